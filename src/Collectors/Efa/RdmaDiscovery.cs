@@ -1,0 +1,138 @@
+using EfaAgent.Collectors.Sysfs;
+
+namespace EfaAgent.Collectors.Efa;
+
+/// <summary>
+/// Walks <c>&lt;sysfs&gt;/class/infiniband/</c> and describes every RDMA device and port: the slow
+/// lane of the EFA collector. Pure reads of the tree given as root; nothing is cached here.
+/// </summary>
+public static class RdmaDiscovery
+{
+    /// <summary>Amazon's PCI vendor id.</summary>
+    public const string AmazonVendor = "0x1d0f";
+
+    /// <summary>The file that holds the counter cache time, exported on its own.</summary>
+    public const string LifespanFile = "lifespan";
+
+    /// <summary>Finds every RDMA device under <paramref name="sysfsRoot"/>, sorted by name.</summary>
+    public static IReadOnlyList<RdmaDevice> Discover(string sysfsRoot)
+    {
+        var classDir = Path.Combine(sysfsRoot, "class", "infiniband");
+        var names = SysfsText.ListNames(classDir);
+        if (names.Length == 0)
+        {
+            return [];
+        }
+
+        var netdevByMac = NetdevsByMac(sysfsRoot);
+        var devices = new List<RdmaDevice>(names.Length);
+        foreach (var name in names)
+        {
+            var dir = Path.Combine(classDir, name);
+            if (!Directory.Exists(dir))
+            {
+                continue; // vanished between listing and reading
+            }
+
+            devices.Add(ReadDevice(name, dir, netdevByMac));
+        }
+
+        return devices;
+    }
+
+    /// <summary>The EC2 instance type from DMI (<c>p4d.24xlarge</c>), read without the network; null when absent.</summary>
+    public static string? InstanceType(string sysfsRoot)
+    {
+        var text = SysfsText.TryRead(Path.Combine(sysfsRoot, "devices", "virtual", "dmi", "id", "product_name"));
+        return string.IsNullOrEmpty(text) ? null : text;
+    }
+
+    /// <summary>Maps each interface's MAC (lower case) under <c>class/net/</c> to its name.</summary>
+    public static Dictionary<string, string> NetdevsByMac(string sysfsRoot)
+    {
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        var netDir = Path.Combine(sysfsRoot, "class", "net");
+        foreach (var ifname in SysfsText.ListNames(netDir))
+        {
+            var mac = SysfsText.TryRead(Path.Combine(netDir, ifname, "address"));
+            if (!string.IsNullOrEmpty(mac))
+            {
+                map.TryAdd(mac.ToLowerInvariant(), ifname);
+            }
+        }
+
+        return map;
+    }
+
+    private static RdmaDevice ReadDevice(string name, string dir, Dictionary<string, string> netdevByMac)
+    {
+        var pciDir = Path.Combine(dir, "device");
+        var driver = SysfsText.LinkTargetName(Path.Combine(pciDir, "driver")) ?? UeventValue(pciDir, "DRIVER") ?? "";
+        var vendor = SysfsText.TryRead(Path.Combine(pciDir, "vendor"));
+        var deviceId = SysfsText.TryRead(Path.Combine(pciDir, "device"));
+        var isEfa = driver == "efa" || (vendor == AmazonVendor && IsEfaDeviceId(deviceId));
+        var pci = SysfsText.LinkTargetName(pciDir) ?? UeventValue(pciDir, "PCI_SLOT_NAME") ?? "";
+        var numa = SysfsText.TryRead(Path.Combine(pciDir, "numa_node")) ?? "";
+
+        var hwDir = Path.Combine(dir, "hw_counters");
+        var hasHw = Directory.Exists(hwDir);
+        var hw = hasHw ? CounterNames(hwDir) : [];
+
+        var ports = new List<RdmaPort>();
+        var portsDir = Path.Combine(dir, "ports");
+        var portNames = SysfsText.ListNames(portsDir, directoriesOnly: true);
+        Array.Sort(portNames, ComparePortNumbers);
+        foreach (var port in portNames)
+        {
+            ports.Add(ReadPort(port, Path.Combine(portsDir, port), netdevByMac));
+        }
+
+        return new RdmaDevice(name, isEfa, driver, pci, numa, hasHw, hw, ports);
+    }
+
+    private static RdmaPort ReadPort(string port, string dir, Dictionary<string, string> netdevByMac)
+    {
+        var rate = SysfsText.TryRead(Path.Combine(dir, "rate"));
+        var gid = SysfsText.TryRead(Path.Combine(dir, "gids", "0"));
+        var mac = EfaAddress.MacFromGid(gid);
+        var netdev = mac is not null && netdevByMac.TryGetValue(mac, out var n) ? n : "";
+
+        // Only hw_counters/ is read. ports/<n>/counters/ holds the InfiniBand PMA counters: EFA has no
+        // PMA (no process_mad), so the directory is absent, or on 4.x kernels full of "N/A (no PMA)".
+        var hwDir = Path.Combine(dir, "hw_counters");
+        var hasHw = Directory.Exists(hwDir);
+        var hw = hasHw ? CounterNames(hwDir) : [];
+        return new RdmaPort(port, rate, EfaAddress.ParseRateBytesPerSecond(rate), gid, mac, netdev, hasHw, hw);
+    }
+
+    private static string[] CounterNames(string hwDir) =>
+        SysfsText.ListFiles(hwDir).Where(f => f != LifespanFile).ToArray();
+
+    private static bool IsEfaDeviceId(string? id) => id is "0xefa0" or "0xefa1" or "0xefa2" or "0xefa3";
+
+    private static string? UeventValue(string pciDir, string key)
+    {
+        var text = SysfsText.TryRead(Path.Combine(pciDir, "uevent"));
+        if (text is null)
+        {
+            return null;
+        }
+
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.StartsWith(key + "=", StringComparison.Ordinal))
+            {
+                return line[(key.Length + 1)..].Trim();
+            }
+        }
+
+        return null;
+    }
+
+    private static int ComparePortNumbers(string a, string b)
+    {
+        var okA = int.TryParse(a, out var na);
+        var okB = int.TryParse(b, out var nb);
+        return okA && okB ? na.CompareTo(nb) : string.CompareOrdinal(a, b);
+    }
+}

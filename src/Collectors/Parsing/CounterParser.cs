@@ -1,0 +1,78 @@
+namespace EfaAgent.Collectors.Parsing;
+
+/// <summary>What reading one counter value gave.</summary>
+public enum CounterStatus
+{
+    /// <summary>A valid unsigned 64-bit value.</summary>
+    Ok,
+
+    /// <summary>The file was empty or held only whitespace.</summary>
+    Empty,
+
+    /// <summary>The file says the value is not available (<c>N/A</c>, e.g. <c>N/A (no PMA)</c> on 4.x kernels).</summary>
+    NotAvailable,
+
+    /// <summary>The text is not an unsigned decimal integer.</summary>
+    Malformed,
+
+    /// <summary>The number does not fit in 64 bits.</summary>
+    Overflow,
+
+    /// <summary>The file could not be read (it vanished, or the read failed).</summary>
+    ReadError,
+}
+
+/// <summary>Parses the <c>"%llu\n"</c> text of a sysfs counter attribute without allocating.</summary>
+public static class CounterParser
+{
+    private static readonly byte[] NotAvailablePrefix = "N/A"u8.ToArray();
+
+    /// <summary>Parses one counter value; surrounding ASCII whitespace is ignored.</summary>
+    public static CounterStatus TryParse(ReadOnlySpan<byte> text, out ulong value)
+    {
+        value = 0;
+        text = text.Trim(" \t\r\n\0"u8);
+        if (text.IsEmpty)
+        {
+            return CounterStatus.Empty;
+        }
+
+        if (text.StartsWith(NotAvailablePrefix))
+        {
+            return CounterStatus.NotAvailable;
+        }
+
+        ulong result = 0;
+        foreach (var b in text)
+        {
+            var digit = (uint)(b - '0');
+            if (digit > 9)
+            {
+                return CounterStatus.Malformed;
+            }
+
+            // result * 10 + digit > ulong.MaxValue
+            if (result > (ulong.MaxValue - digit) / 10)
+            {
+                return CounterStatus.Overflow;
+            }
+
+            result = (result * 10) + digit;
+        }
+
+        value = result;
+        return CounterStatus.Ok;
+    }
+
+    /// <summary>The lower-case word used in the <c>reason</c> label and in logs.</summary>
+    public static string Describe(CounterStatus status) => status switch
+    {
+        CounterStatus.Ok => "ok",
+        CounterStatus.Empty => "empty",
+        CounterStatus.NotAvailable => "not_available",
+        CounterStatus.Malformed => "malformed",
+        CounterStatus.Overflow => "overflow",
+        CounterStatus.ReadError => "read_error",
+        _ => "unknown",
+    };
+}

@@ -1,0 +1,75 @@
+using EfaAgent.Collectors.Parsing;
+using Microsoft.Win32.SafeHandles;
+
+namespace EfaAgent.Collectors.Sysfs;
+
+/// <summary>
+/// One counter attribute, opened once and re-read with <c>pread(fd, buf, n, 0)</c> on every tick.
+/// Sysfs sizes lie (a stat says 4096 or 0, a read returns ~10 bytes), so the file is read into a small
+/// fixed buffer, never by its size. A plain read after EOF would return 0 bytes: pread at offset 0
+/// returns a fresh value every time.
+/// </summary>
+public sealed class CounterFile : IDisposable
+{
+    /// <summary>Big enough for any <c>"%llu\n"</c> and for the <c>N/A (no PMA)</c> text.</summary>
+    public const int BufferSize = 64;
+
+    private readonly SafeFileHandle _handle;
+
+    private CounterFile(string path, SafeFileHandle handle)
+    {
+        Path = path;
+        _handle = handle;
+    }
+
+    /// <summary>The path the file was opened at.</summary>
+    public string Path { get; }
+
+    /// <summary>Opens a counter file; returns false (and the reason) when it cannot be opened.</summary>
+    public static bool TryOpen(string path, out CounterFile? file, out string? error)
+    {
+        try
+        {
+            var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            file = new CounterFile(path, handle);
+            error = null;
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            file = null;
+            error = e.Message;
+            return false;
+        }
+    }
+
+    /// <summary>Reads and parses the current value. Never throws for I/O or content problems.</summary>
+    /// <param name="buffer">Scratch space of at least <see cref="BufferSize"/> bytes, reused across calls.</param>
+    /// <param name="value">The value when the result is <see cref="CounterStatus.Ok"/>.</param>
+    public CounterStatus Read(Span<byte> buffer, out ulong value)
+    {
+        int n;
+        try
+        {
+            n = RandomAccess.Read(_handle, buffer[..BufferSize], 0);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // ENODEV/ENOENT after a device went away, EIO from a failing driver.
+            value = 0;
+            return CounterStatus.ReadError;
+        }
+
+        if (n == BufferSize)
+        {
+            // Longer than any counter could be.
+            value = 0;
+            return CounterStatus.Malformed;
+        }
+
+        return CounterParser.TryParse(buffer[..n], out value);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _handle.Dispose();
+}
