@@ -1,0 +1,6 @@
+namespace EfaAgent.Agent;
+
+internal static class Program
+{
+    public static int Main() => 0;
+}
