@@ -6,7 +6,7 @@ public static class Repo
     private static readonly Lazy<string> RootPath = new(() =>
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "EfaAgent.sln")))
+        while (dir is not null && !System.IO.File.Exists(Path.Combine(dir.FullName, "EfaAgent.sln")))
         {
             dir = dir.Parent;
         }
@@ -21,5 +21,5 @@ public static class Repo
     public static string Fixture(params string[] parts) => Path.Combine([Root, "tests", "fixtures", .. parts]);
 
     /// <summary>A path under the repository root.</summary>
-    public static string File(params string[] parts) => Path.Combine([Root, .. parts]);
+    public static string PathTo(params string[] parts) => Path.Combine([Root, .. parts]);
 }
