@@ -1,6 +1,41 @@
+using EfaAgent.Agent.Demo;
+using EfaAgent.Agent.Hosting;
+using EfaAgent.Agent.Options;
+using EfaAgent.Agent.Sampling;
+
 namespace EfaAgent.Agent;
 
 internal static class Program
 {
-    public static int Main() => 0;
+    /// <summary>Exit code for bad settings, as in node_exporter.</summary>
+    private const int UsageError = 2;
+
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "demo")
+        {
+            return await DemoCommand.RunAsync(args[1..]).ConfigureAwait(false);
+        }
+
+        var result = OptionsLoader.Load(args, Environment.GetEnvironmentVariable);
+        if (result.Help)
+        {
+            Console.Out.Write(OptionsLoader.Usage());
+            return 0;
+        }
+
+        if (result.Version)
+        {
+            Console.Out.WriteLine($"efa-agent {SelfMetrics.Version} (revision {SelfMetrics.Revision})");
+            return 0;
+        }
+
+        if (result.Options is null)
+        {
+            await Console.Error.WriteLineAsync($"efa-agent: {result.Error}").ConfigureAwait(false);
+            return UsageError;
+        }
+
+        return await AgentHost.RunAsync(result.Options).ConfigureAwait(false);
+    }
 }

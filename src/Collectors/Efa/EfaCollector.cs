@@ -398,7 +398,7 @@ public sealed class EfaCollector : ICollector
         {
             if (!_loggedNone || before.Count > 0)
             {
-                _logger.LogInformation("efa: no RDMA devices under {Path}; EFA metrics stay empty until one appears (checked again on the slow cadence)",
+                _logger.LogInformation("no RDMA devices under {Path}; EFA metrics stay empty until one appears (checked again on the slow cadence)",
                     Path.Combine(_options.SysfsRoot, "class", "infiniband"));
                 _loggedNone = true;
             }
@@ -410,14 +410,14 @@ public sealed class EfaCollector : ICollector
         var afterNames = after.Select(d => d.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var d in after.Where(d => !beforeNames.Contains(d.Name)))
         {
-            _logger.LogInformation("efa: found {Kind} device {Device} ({Driver}, PCI {Pci}, {Ports} port(s), {Counters} port counters, netdev {Netdev})",
+            _logger.LogInformation("found {Kind} device {Device} ({Driver}, PCI {Pci}, {Ports} port(s), {Counters} port counters, netdev {Netdev})",
                 d.IsEfa ? "EFA" : "RDMA", d.Name, d.Driver.Length == 0 ? "driver unknown" : d.Driver, d.PciAddress,
                 d.Ports.Count, d.Ports.Sum(p => p.HwCounters.Count), d.Ports.Count > 0 && d.Ports[0].Netdev.Length > 0 ? d.Ports[0].Netdev : "none");
         }
 
         foreach (var name in beforeNames.Where(n => !afterNames.Contains(n)))
         {
-            _logger.LogWarning("efa: device {Device} went away; its series are no longer exported", name);
+            _logger.LogWarning("device {Device} went away; its series are no longer exported", name);
         }
     }
 

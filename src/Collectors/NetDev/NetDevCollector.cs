@@ -278,7 +278,7 @@ public sealed class NetDevCollector : ICollector
             if (!old.TryGetValue(name, out var iface))
             {
                 iface = new Iface(name, _options);
-                _logger.LogInformation("netdev: exporting interface {Device}", name);
+                _logger.LogInformation("exporting interface {Device}", name);
             }
 
             iface.Slot = b.Count;
@@ -294,7 +294,7 @@ public sealed class NetDevCollector : ICollector
 
         foreach (var name in old.Keys.Where(n => !ifaces.ContainsKey(n)))
         {
-            _logger.LogInformation("netdev: interface {Device} went away", name);
+            _logger.LogInformation("interface {Device} went away", name);
         }
 
         _unavailable.RemoveWhere((d, _, c) => c == "*" && !ifaces.ContainsKey(d));

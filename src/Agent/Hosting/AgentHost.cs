@@ -1,0 +1,113 @@
+using EfaAgent.Agent.Exposition;
+using EfaAgent.Agent.Logging;
+using EfaAgent.Agent.Options;
+using EfaAgent.Agent.Sampling;
+using EfaAgent.Collectors;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+using Serilog;
+using Serilog.Extensions.Logging;
+using ICollector = EfaAgent.Collectors.ICollector;
+
+namespace EfaAgent.Agent.Hosting;
+
+/// <summary>
+/// Builds and runs the agent: the Generic Host with Kestrel serving <c>/metrics</c> through
+/// prometheus-net, the sampling loop as a hosted service, systemd integration, and Serilog.
+/// </summary>
+public static class AgentHost
+{
+    /// <summary>Runs until SIGTERM/SIGINT or <paramref name="stop"/>; returns the process exit code.</summary>
+    /// <param name="options">Validated settings.</param>
+    /// <param name="stop">Stops the agent (the demo uses it); the host also stops on SIGTERM/SIGINT.</param>
+    /// <param name="collectors">Collectors to run instead of those <paramref name="options"/> enables (the demo's simulated GPUs).</param>
+    /// <param name="scenario">The demo scenario, shown in the self-metrics.</param>
+    public static async Task<int> RunAsync(AgentOptions options, Func<ILoggerFactory, IReadOnlyList<ICollector>>? collectors = null, string? scenario = null, CancellationToken stop = default)
+    {
+        var journald = AgentLogging.UnderJournald(Environment.GetEnvironmentVariable);
+        await using var serilog = AgentLogging.Create(options.LogFormat, options.LogLevel, journald);
+        using var loggerFactory = new SerilogLoggerFactory(serilog);
+        var log = loggerFactory.CreateLogger("efa-agent");
+        log.LogInformation("efa-agent {Version} starting: /metrics on {Listen}, sysfs {Sysfs}, procfs {Procfs}{Simulated}",
+            SelfMetrics.Version, options.ListenAddress, options.SysfsRoot, options.ProcfsRoot,
+            options.SimulatedShape is null ? "" : $" (SIMULATED {options.SimulatedShape} node)");
+
+        var list = collectors?.Invoke(loggerFactory) ?? CollectorFactory.Create(options, loggerFactory);
+        try
+        {
+            var app = Build(options, list, serilog, scenario);
+            await app.RunAsync(stop).ConfigureAwait(false);
+            return 0;
+        }
+        catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException or null)
+        {
+            log.LogCritical("cannot serve /metrics on {Listen}: {Reason}", options.ListenAddress, e.Message);
+            return 1;
+        }
+        finally
+        {
+            foreach (var c in list)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Builds the web application (not started).</summary>
+    public static WebApplication Build(AgentOptions options, IReadOnlyList<ICollector> collectors, Serilog.ILogger serilog, string? scenario)
+    {
+        // The default metrics of prometheus-net fail `promtool check metrics`; the agent has its own.
+        Metrics.SuppressDefaultMetrics();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        builder.Host.UseSystemd();
+        builder.Services.AddSerilog(serilog, dispose: false);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            if (options.ListenAddress.Host is null)
+            {
+                k.ListenAnyIP(options.ListenAddress.Port);
+            }
+            else
+            {
+                k.Listen(options.ListenAddress.Host, options.ListenAddress.Port);
+            }
+        });
+        builder.Services.AddEfaAgent(options, collectors, scenario);
+
+        var app = builder.Build();
+        var sampling = app.Services.GetRequiredService<SamplingService>();
+        var registry = app.Services.GetRequiredService<CollectorRegistry>();
+        _ = app.Services.GetRequiredService<PrometheusBridge>();
+        app.MapMetrics(settings =>
+        {
+            settings.Registry = registry;
+            settings.EnableOpenMetrics = true;
+        });
+        app.MapGet("/", () => Results.Content(LandingPage.Render(options, collectors, sampling), "text/html; charset=utf-8"));
+        app.MapGet("/healthz", () => sampling.IsHealthy ? Results.Text("ok\n") : Results.Text("not sampling\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        return app;
+    }
+
+    /// <summary>Registers the sampling loop, the snapshot store and the exposition bridge.</summary>
+    public static IServiceCollection AddEfaAgent(this IServiceCollection services, AgentOptions options, IReadOnlyList<ICollector> collectors, string? scenario)
+    {
+        var store = new SnapshotStore(collectors.Count + 1);
+        var registry = Metrics.NewCustomRegistry();
+        services.AddSingleton(options);
+        services.AddSingleton(collectors);
+        services.AddSingleton(store);
+        services.AddSingleton(registry);
+        services.AddSingleton(new SelfMetrics(collectors.Select(c => c.Name).ToArray(), options.SampleInterval, options.SimulatedShape, scenario));
+        services.AddSingleton(sp => new PrometheusBridge(store, registry));
+        services.AddSingleton<SamplingService>();
+        services.AddHostedService(sp => sp.GetRequiredService<SamplingService>());
+        return services;
+    }
+}

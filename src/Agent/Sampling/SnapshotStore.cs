@@ -1,0 +1,71 @@
+using EfaAgent.Collectors.Model;
+
+namespace EfaAgent.Agent.Sampling;
+
+/// <summary>
+/// The latest finished frame of every source (each collector, and the agent's own metrics). The
+/// sampler publishes after reading the hardware, never while; a scrape copies out under the same
+/// short lock, so a scrape never touches hardware and a slow device cannot stall <c>/metrics</c>.
+/// The lock is held for a memory copy only (microseconds), never across I/O.
+/// </summary>
+public sealed class SnapshotStore
+{
+    private readonly Lock _lock = new();
+    private readonly Entry[] _entries;
+
+    /// <summary>Creates a store for <paramref name="sources"/> sources.</summary>
+    public SnapshotStore(int sources)
+    {
+        _entries = new Entry[sources];
+        for (var i = 0; i < sources; i++)
+        {
+            _entries[i] = new Entry();
+        }
+    }
+
+    /// <summary>The number of sources.</summary>
+    public int Count => _entries.Length;
+
+    /// <summary>Publishes a finished frame; allocates only when the frame's size changed.</summary>
+    public void Publish(int source, Frame frame)
+    {
+        var values = frame.Values.Span;
+        lock (_lock)
+        {
+            var e = _entries[source];
+            if (e.Values.Length != values.Length)
+            {
+                e.Values = new double[values.Length];
+            }
+
+            e.Layout = frame.Layout;
+            values.CopyTo(e.Values);
+        }
+    }
+
+    /// <summary>
+    /// Copies a source's latest frame into the caller's buffer (grown when too small); returns the
+    /// layout, whose <see cref="Layout.Count"/> says how many values were copied.
+    /// </summary>
+    public Layout CopyTo(int source, ref double[] values)
+    {
+        lock (_lock)
+        {
+            var e = _entries[source];
+            if (values.Length < e.Values.Length)
+            {
+                values = new double[e.Values.Length];
+            }
+
+            e.Values.CopyTo(values, 0);
+            return e.Layout;
+        }
+    }
+
+    private sealed class Entry
+    {
+        public Layout Layout { get; set; } = Layout.Empty;
+
+        public double[] Values { get; set; } = [];
+    }
+}
