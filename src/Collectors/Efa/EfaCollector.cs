@@ -144,7 +144,8 @@ public sealed class EfaCollector : ICollector
         var values = _frame.Values;
         foreach (var c in _peaks)
         {
-            values[c.PeakSlot] = c.Peak!.Peak(timestamp);
+            // A peak is derived from its counter: absent with it, rather than a 0 that reads as "idle".
+            values[c.PeakSlot] = c.Status == CounterStatus.Ok ? c.Peak!.Peak(timestamp) : double.NaN;
         }
 
         _frame.SyncUnavailable(_unavailable);
