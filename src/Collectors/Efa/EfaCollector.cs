@@ -144,7 +144,8 @@ public sealed class EfaCollector : ICollector
         var values = _frame.Values;
         foreach (var c in _peaks)
         {
-            values[c.PeakSlot] = c.Peak!.Peak(timestamp);
+            // A peak is derived from its counter: absent with it, rather than a 0 that reads as "idle".
+            values[c.PeakSlot] = c.Status == CounterStatus.Ok ? c.Peak!.Peak(timestamp) : double.NaN;
         }
 
         _frame.SyncUnavailable(_unavailable);
@@ -312,23 +313,30 @@ public sealed class EfaCollector : ICollector
         var portsWithoutCounters = devices.SelectMany(d => d.Ports.Where(p => !p.HasHwCounters).Select(p => (d.Name, p.Port))).ToHashSet();
         _unavailable.RemoveWhere((d, p, n) => n == "*" ? !portsWithoutCounters.Contains((d, p)) : !present.Contains((d, p, n)));
 
+        // Until the next tick reads them again, every series that stays keeps the value the frame
+        // showed (a counter its last value, a peak its peak); a new one stays absent, never 0.
+        var previous = new Dictionary<string, double>(StringComparer.Ordinal);
+        for (var i = 0; i < _frame.Layout.Count; i++)
+        {
+            previous[_frame.Layout.Series[i].Key] = _frame.Values[i];
+        }
+
         _byPath = byPath;
         _fast = [.. fast];
         _slow = [.. slow];
         _peaks = [.. peaks];
         _frame.SetBase(b, _unavailable);
+        for (var i = 0; i < b.Count; i++)
+        {
+            if (previous.TryGetValue(_frame.Layout.Series[i].Key, out var value))
+            {
+                _frame.Values[i] = value;
+            }
+        }
+
         foreach (var (slot, value) in constants)
         {
             _frame.Values[slot] = value;
-        }
-
-        foreach (var c in _fast)
-        {
-            // Keep showing the last value of a carried-over counter until the next tick reads it.
-            if (c.Status == CounterStatus.Ok)
-            {
-                _frame.Values[c.Slot] = c.State.Value;
-            }
         }
     }
 

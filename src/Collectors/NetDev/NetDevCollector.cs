@@ -178,6 +178,8 @@ public sealed class NetDevCollector : ICollector
             else
             {
                 values.AsSpan(iface.Slot, ProcNetDevParser.FieldCount).Fill(double.NaN);
+                values[iface.ReceivePeakSlot] = double.NaN;
+                values[iface.TransmitPeakSlot] = double.NaN;
             }
 
             if (error != iface.Status)

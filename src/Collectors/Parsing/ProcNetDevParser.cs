@@ -52,7 +52,9 @@ public static class ProcNetDevParser
         var colon = line.IndexOf((byte)':');
         if (colon < 0)
         {
-            name = line.Trim(" \t\r"u8);
+            // No colon, no name: the start of the line could be anything, and taken as a name it would
+            // become an interface label made of the whole line.
+            name = default;
             return NetDevLineError.MissingColon;
         }
 
