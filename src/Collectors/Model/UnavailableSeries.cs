@@ -4,7 +4,7 @@ namespace EfaAgent.Collectors.Model;
 
 /// <summary>
 /// The counters a collector cannot export right now, each with the reason, shown as
-/// <c>efa_agent_counter_unavailable{collector,device,port,counter,reason} 1</c> and logged once when
+/// <c>efa_agent_unavailable{collector,device,port,counter,reason} 1</c> and logged once when
 /// it starts and once when it ends. Nothing is dropped silently: a counter that is not exported is
 /// named here. Collectors call it only on a change of state, so the fast lane does not allocate.
 /// </summary>
@@ -12,7 +12,7 @@ public sealed class UnavailableSeries(string collector, ILogger logger)
 {
     /// <summary>The family of the series.</summary>
     public static readonly MetricFamily Family = new(
-        "efa_agent_counter_unavailable",
+        "efa_agent_unavailable",
         "1 for each counter the agent found but cannot export right now; reason says why (read_error, empty, not_available, malformed, overflow, missing_hw_counters, bad_line).",
         MetricType.Gauge,
         "collector", "device", "port", "counter", "reason");
