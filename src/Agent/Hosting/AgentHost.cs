@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 using Serilog;
@@ -64,7 +65,7 @@ public static class AgentHost
         // The default metrics of prometheus-net fail `promtool check metrics`; the agent has its own.
         Metrics.SuppressDefaultMetrics();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
-        builder.Host.UseSystemd();
+        AddSystemd(builder.Services);
         builder.Services.AddSerilog(serilog, dispose: false);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
         builder.WebHost.ConfigureKestrel(k =>
@@ -108,6 +109,21 @@ public static class AgentHost
         services.AddSingleton(sp => new PrometheusBridge(store, registry));
         services.AddSingleton<SamplingService>();
         services.AddHostedService(sp => sp.GetRequiredService<SamplingService>());
+        services.AddHostedService<WatchdogService>();
         return services;
+    }
+
+    /// <summary>
+    /// Type=notify support: READY=1 once started, STOPPING=1 on shutdown. The hosting package's own
+    /// detection (<c>UseSystemd</c>) asks whether the parent process is systemd by reading /proc, which
+    /// fails under ProtectProc=invisible with a non-root User=; systemd's NOTIFY_SOCKET is the sure sign.
+    /// </summary>
+    private static void AddSystemd(IServiceCollection services)
+    {
+        services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NOTIFY_SOCKET")) || SystemdHelpers.IsSystemdService())
+        {
+            services.AddSingleton<IHostLifetime, SystemdLifetime>();
+        }
     }
 }
