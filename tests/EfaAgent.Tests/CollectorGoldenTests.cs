@@ -1,8 +1,5 @@
 using System.Diagnostics;
-using EfaAgent.Collectors.Efa;
-using EfaAgent.Collectors.NetDev;
 using EfaAgent.Tests.Support;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EfaAgent.Tests;
 
@@ -24,9 +21,7 @@ public class CollectorGoldenTests
     [MemberData(nameof(Fixtures))]
     public void Efa_collector_exports_exactly_the_golden_series(string fixture)
     {
-        using var collector = new EfaCollector(
-            new EfaCollectorOptions(Repo.Fixture(fixture, "sys"), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(15)),
-            NullLogger.Instance);
+        using var collector = TestCollectors.Efa(Repo.Fixture(fixture, "sys"));
         collector.Discover();
         collector.Sample(Stopwatch.GetTimestamp());
 
@@ -37,9 +32,7 @@ public class CollectorGoldenTests
     [MemberData(nameof(Fixtures))]
     public void Netdev_collector_exports_exactly_the_golden_series(string fixture)
     {
-        using var collector = new NetDevCollector(
-            new NetDevCollectorOptions(Repo.Fixture(fixture, "proc"), null, null, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(15)),
-            NullLogger.Instance);
+        using var collector = TestCollectors.NetDev(Repo.Fixture(fixture, "proc"));
         collector.Discover();
         collector.Sample(Stopwatch.GetTimestamp());
 

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using EfaAgent.Collectors.Efa;
 using EfaAgent.Tests.Support;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EfaAgent.Tests;
 
@@ -20,9 +18,6 @@ public sealed class EfaCollectorBehaviourTests : IDisposable
 
     public void Dispose() => _tmp.Dispose();
 
-    private static EfaCollector NewCollector(string sys) =>
-        new(new EfaCollectorOptions(sys, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(15)), NullLogger.Instance);
-
     private string PortCounter(string device, string counter) =>
         Path.Combine(_sys, "class", "infiniband", device, "ports", "1", "hw_counters", counter);
 
@@ -33,16 +28,10 @@ public sealed class EfaCollectorBehaviourTests : IDisposable
     private static string[] Without(string[] lines, string device) =>
         lines.Where(l => !l.Contains($"device=\"{device}\"", StringComparison.Ordinal)).ToArray();
 
-    private void RemoveDevice(string device, string pci)
-    {
-        File.Delete(Path.Combine(_sys, "class", "infiniband", device));
-        Directory.Delete(Path.Combine(_sys, "devices", "pci0000:00", pci, "infiniband", device), recursive: true);
-    }
-
     [Fact]
     public void A_counter_that_goes_backwards_is_a_reset_and_the_export_keeps_counting_from_the_previous_total()
     {
-        using var collector = NewCollector(_sys);
+        using var collector = TestCollectors.Efa(_sys);
         var path = PortCounter("rdmap16s27", "tx_bytes");
         var before = ReadRaw(path);
         var t = 1_000 * Second;
@@ -63,14 +52,14 @@ public sealed class EfaCollectorBehaviourTests : IDisposable
     [Fact]
     public void A_device_that_goes_away_leaves_the_frame_at_the_next_discovery_and_nothing_else_changes()
     {
-        using var collector = NewCollector(_sys);
+        using var collector = TestCollectors.Efa(_sys);
         var t = 1_000 * Second;
         collector.Discover();
         collector.Sample(t);
         var before = FrameText.Lines(collector.Frame);
         Assert.Contains(before, l => l.Contains("device=\"rdmap32s27\"", StringComparison.Ordinal));
 
-        RemoveDevice("rdmap32s27", "0000:20:1b.0");
+        TestCollectors.RemoveRdmaDevice(_sys, "rdmap32s27");
         collector.Discover();
 
         var expected = Without(before, "rdmap32s27").Select(l => l == "efa_devices{} 4" ? "efa_devices{} 3" : l).ToArray();
@@ -87,7 +76,7 @@ public sealed class EfaCollectorBehaviourTests : IDisposable
     {
         // The reference: what a collector started with all four devices present exports.
         string[] reference;
-        using (var full = NewCollector(Repo.Fixture("p4d-postsplit", "sys")))
+        using (var full = TestCollectors.Efa(Repo.Fixture("p4d-postsplit", "sys")))
         {
             full.Discover();
             full.Sample(Stopwatch.GetTimestamp());
@@ -97,7 +86,7 @@ public sealed class EfaCollectorBehaviourTests : IDisposable
         var link = Path.Combine(_sys, "class", "infiniband", "rdmap160s27");
         var target = new FileInfo(link).LinkTarget!; // ../../devices/pci0000:00/0000:a0:1b.0/infiniband/rdmap160s27
         File.Delete(link);
-        using var collector = NewCollector(_sys);
+        using var collector = TestCollectors.Efa(_sys);
         var t = 1_000 * Second;
         collector.Discover();
         collector.Sample(t);
@@ -121,7 +110,7 @@ public sealed class EfaCollectorBehaviourTests : IDisposable
     [Fact]
     public void The_transmit_peak_is_the_highest_per_tick_rate_and_falls_back_once_the_burst_leaves_the_window()
     {
-        using var collector = NewCollector(_sys);
+        using var collector = TestCollectors.Efa(_sys);
         var path = PortCounter("rdmap16s27", "tx_bytes");
         var raw = ReadRaw(path);
         var t = 1_000 * Second;
@@ -166,7 +155,7 @@ public sealed class EfaCollectorBehaviourTests : IDisposable
     [Fact]
     public void A_counter_that_becomes_unreadable_is_absent_with_its_peak_and_reported_until_it_reads_again()
     {
-        using var collector = NewCollector(_sys);
+        using var collector = TestCollectors.Efa(_sys);
         var path = PortCounter("rdmap16s27", "tx_bytes");
         var raw = ReadRaw(path);
         var t = 1_000 * Second;

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using EfaAgent.Collectors.NetDev;
 using EfaAgent.Tests.Support;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EfaAgent.Tests;
 
@@ -27,8 +26,7 @@ public sealed class NetDevCollectorBehaviourTests : IDisposable
     public NetDevCollectorBehaviourTests()
     {
         _proc = Path.Combine(_tmp.CopyFrom(Repo.Fixture("p4d-postsplit"), "host"), "proc");
-        _collector = new NetDevCollector(
-            new NetDevCollectorOptions(_proc, null, null, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(15)), NullLogger.Instance);
+        _collector = TestCollectors.NetDev(_proc);
     }
 
     public void Dispose()

@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using EfaAgent.Collectors.Efa;
 using EfaAgent.Tests.Support;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EfaAgent.Tests;
 
@@ -14,9 +12,6 @@ public class OpenFilesTests
 {
     private static int OpenDescriptors() => Directory.GetFileSystemEntries("/proc/self/fd").Length;
 
-    private static EfaCollector NewCollector(string sys) =>
-        new(new EfaCollectorOptions(sys, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(15)), NullLogger.Instance);
-
     [Fact]
     public void The_descriptors_of_a_device_that_went_away_are_closed_at_the_next_discovery()
     {
@@ -24,22 +19,21 @@ public class OpenFilesTests
         var sys = Path.Combine(tmp.CopyFrom(Repo.Fixture("p4d-postsplit"), "host"), "sys");
 
         // Once through, so that whatever the runtime opens lazily is open before the baseline.
-        using (var warmUp = NewCollector(sys))
+        using (var warmUp = TestCollectors.Efa(sys))
         {
             warmUp.Discover();
             warmUp.Sample(Stopwatch.GetTimestamp());
         }
 
         var baseline = OpenDescriptors();
-        using var collector = NewCollector(sys);
+        using var collector = TestCollectors.Efa(sys);
         collector.Discover();
         collector.Sample(Stopwatch.GetTimestamp());
         var perDevice = 12 + 1 + 17 + 1; // device counters + lifespan, port counters + lifespan
         Assert.Equal(4 * perDevice, collector.OpenFiles);
         Assert.Equal(baseline + collector.OpenFiles, OpenDescriptors());
 
-        File.Delete(Path.Combine(sys, "class", "infiniband", "rdmap32s27"));
-        Directory.Delete(Path.Combine(sys, "devices", "pci0000:00", "0000:20:1b.0", "infiniband", "rdmap32s27"), recursive: true);
+        TestCollectors.RemoveRdmaDevice(sys, "rdmap32s27");
         collector.Sample(Stopwatch.GetTimestamp());
         collector.Discover();
         collector.Sample(Stopwatch.GetTimestamp());
