@@ -167,12 +167,36 @@ public sealed class EfaCollectorBehaviourTests : IDisposable
         var lines = FrameText.Lines(collector.Frame);
         Assert.Null(FrameText.Value(collector.Frame, TxBytes16));
         Assert.Null(FrameText.Value(collector.Frame, TxPeak16));
-        Assert.Contains("efa_agent_counter_unavailable{collector=\"efa\",device=\"rdmap16s27\",port=\"1\",counter=\"tx_bytes\",reason=\"not_available\"} 1", lines);
+        Assert.Contains("efa_agent_unavailable{collector=\"efa\",device=\"rdmap16s27\",port=\"1\",counter=\"tx_bytes\",reason=\"not_available\"} 1", lines);
 
         Write(path, raw + 1_000_000);
         collector.Sample(t += Second / 4);
         Assert.Equal(raw + 1_000_000.0, FrameText.Value(collector.Frame, TxBytes16));
         Assert.Equal(2_000_000.0, FrameText.Value(collector.Frame, TxPeak16)); // 1 MB over the 500 ms since the last reading
-        Assert.DoesNotContain(FrameText.Lines(collector.Frame), l => l.StartsWith("efa_agent_counter_unavailable", StringComparison.Ordinal));
+        Assert.DoesNotContain(FrameText.Lines(collector.Frame), l => l.StartsWith("efa_agent_unavailable", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_counter_that_could_not_be_opened_is_opened_again_at_the_next_discovery()
+    {
+        // A link to nowhere stands in for an attribute whose open fails (ENODEV after a driver reload).
+        var path = PortCounter("rdmap16s27", "tx_bytes");
+        var value = ReadRaw(path);
+        var target = Path.Combine(_tmp.Path, "tx_bytes.later");
+        File.Delete(path);
+        File.CreateSymbolicLink(path, target);
+        using var collector = TestCollectors.Efa(_sys);
+        collector.Discover();
+        collector.Sample(1_000 * Second);
+        Assert.Null(FrameText.Value(collector.Frame, TxBytes16));
+        Assert.Contains("efa_agent_unavailable{collector=\"efa\",device=\"rdmap16s27\",port=\"1\",counter=\"tx_bytes\",reason=\"read_error\"} 1", FrameText.Lines(collector.Frame));
+        Assert.True(collector.NeedsDiscovery);
+
+        Write(target, value);
+        collector.Discover();
+        collector.Sample(1_001 * Second);
+
+        Assert.Equal(value, FrameText.Value(collector.Frame, TxBytes16));
+        Assert.DoesNotContain(FrameText.Lines(collector.Frame), l => l.StartsWith("efa_agent_unavailable", StringComparison.Ordinal));
     }
 }

@@ -196,7 +196,7 @@ public partial class EndToEndTests
             }
             else if (name == "efa_agent_build_info")
             {
-                lines[i] = DotnetVersion().Replace(line, "dotnet_version=\"<volatile>\"");
+                lines[i] = DotnetVersion().Replace(Revision().Replace(line, "revision=\"<volatile>\""), "dotnet_version=\"<volatile>\"");
             }
         }
 
@@ -205,4 +205,7 @@ public partial class EndToEndTests
 
     [GeneratedRegex("dotnet_version=\"[^\"]*\"")]
     private static partial Regex DotnetVersion();
+
+    [GeneratedRegex("revision=\"[^\"]*\"")]
+    private static partial Regex Revision();
 }

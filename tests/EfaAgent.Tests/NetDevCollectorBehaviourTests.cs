@@ -73,7 +73,7 @@ public sealed class NetDevCollectorBehaviourTests : IDisposable
 
         var bad = Tick(Lo, Ens32, " ens65: 1 2 3\n");
         Assert.Equal(
-            ["efa_agent_counter_unavailable{collector=\"netdev\",device=\"ens65\",port=\"\",counter=\"*\",reason=\"field_count\"} 1"],
+            ["efa_agent_unavailable{collector=\"netdev\",device=\"ens65\",port=\"\",counter=\"*\",reason=\"field_count\"} 1"],
             Of(bad, "ens65"));
         Assert.Equal(Of(good, "ens32"), Of(bad, "ens32"));
         Assert.Equal(Of(good, "lo"), Of(bad, "lo"));
@@ -90,7 +90,7 @@ public sealed class NetDevCollectorBehaviourTests : IDisposable
 
         var lines = Tick(Lo, "ens163 7168 56 0 0 0 0 0 0 6144 48 0 0 0 0 0 0\n", Ens32);
         Assert.Equal(
-            good.Append("efa_agent_counter_unavailable{collector=\"netdev\",device=\"\",port=\"\",counter=\"line\",reason=\"missing_colon\"} 1").Order(StringComparer.Ordinal),
+            good.Append("efa_agent_unavailable{collector=\"netdev\",device=\"\",port=\"\",counter=\"line\",reason=\"missing_colon\"} 1").Order(StringComparer.Ordinal),
             lines);
         Assert.Equal(2, _collector.DeviceCount);
 

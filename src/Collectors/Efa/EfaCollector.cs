@@ -124,6 +124,7 @@ public sealed class EfaCollector : ICollector
         }
 
         NeedsDiscovery = false;
+        ReopenFailed();
         var now = Stopwatch.GetTimestamp();
         foreach (var c in _slow)
         {
@@ -161,6 +162,25 @@ public sealed class EfaCollector : ICollector
 
         _byPath.Clear();
         _fast = _slow = _peaks = [];
+    }
+
+    /// <summary>
+    /// Re-opens every counter whose last read failed. After a driver reload the device keeps its name
+    /// and files, so discovery sees no change, but the old descriptors answer ENODEV for good; a fresh
+    /// open reaches the new attribute. A file that still cannot be opened stays unavailable.
+    /// </summary>
+    private void ReopenFailed()
+    {
+        foreach (var c in _byPath.Values)
+        {
+            if (c.Status != CounterStatus.ReadError)
+            {
+                continue;
+            }
+
+            c.File?.Dispose();
+            c.File = CounterFile.TryOpen(c.Path, out var file, out _) ? file : null;
+        }
     }
 
     private void Read(Counter c, long timestamp)

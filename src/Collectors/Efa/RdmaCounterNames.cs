@@ -60,8 +60,9 @@ public static class RdmaCounterNames
     {
         var name = new StringBuilder(isEfa ? "efa_" : "rdma_");
         name.Append(portLevel ? "port_" : "device_");
-        name.Append(Sanitize(counter));
-        if (!counter.EndsWith("_total", StringComparison.Ordinal))
+        var sanitized = Sanitize(counter);
+        name.Append(sanitized);
+        if (!sanitized.EndsWith("_total", StringComparison.Ordinal))
         {
             name.Append("_total");
         }
