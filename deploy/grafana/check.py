@@ -84,7 +84,7 @@ AGENT_METRICS = {
     "efa_agent_collector_devices", "efa_agent_collector_errors_total",
     "efa_agent_last_sample_timestamp_seconds", "efa_agent_tick_duration_seconds",
     "efa_agent_ticks_total", "efa_agent_tick_overruns_total", "efa_agent_sample_interval_seconds",
-    "efa_agent_counter_unavailable",
+    "efa_agent_unavailable",
 }
 PROMETHEUS_METRICS = {"up", "ALERTS"}
 
@@ -241,7 +241,7 @@ def fixture_series():
             add("efa_agent_collector_devices", ct, f"4x{N}")
             add("efa_agent_collector_errors_total", ct, f"0+1x{N}" if bad else f"0x{N}")
         if bad:
-            add("efa_agent_counter_unavailable", {**t, "collector": "efa", "device": "rdmap16s27", "port": "1",
+            add("efa_agent_unavailable", {**t, "collector": "efa", "device": "rdmap16s27", "port": "1",
                                                   "counter": "tx_bytes", "reason": "read_error"}, f"1x{N}")
         add("efa_node_info", {**t, "instance_type": "p4d.24xlarge"}, f"1x{N}")
         add("efa_devices", t, f"{3 if bad else 4}x{N}")

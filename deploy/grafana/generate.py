@@ -885,7 +885,7 @@ def node_dashboard():
         "Counters that cannot be exported",
         "Counters the agent found but cannot export, with the reason (read_error, empty, malformed, "
         "bad_line, overflow, missing_hw_counters, not_available). Empty is healthy.",
-        targets((f"efa_agent_counter_unavailable{{{n}}}", ""), instant=True, fmt="table"),
+        targets((f"efa_agent_unavailable{{{n}}}", ""), instant=True, fmt="table"),
         "none",
         transformations=[{"id": "organize", "options": {
             "excludeByName": {"Time": True, "Value": True, "__name__": True, "job": True,
