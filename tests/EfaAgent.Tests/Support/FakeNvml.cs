@@ -13,14 +13,19 @@ public sealed class FakeNvml : IDisposable
     public const string ScenarioFileName = "fake_nvml.scenario";
 
     private readonly TempDir _dir = new();
+    private readonly nint _handle;
     private int _writes;
 
-    /// <summary>Copies the fake and writes <paramref name="scenario"/> next to it.</summary>
+    /// <summary>
+    /// Copies the fake, writes <paramref name="scenario"/> next to it and loads it once itself, so that
+    /// its call counters outlive the binding unloading it.
+    /// </summary>
     public FakeNvml(FakeNvmlBuild build, string scenario = "", bool legacy = false)
     {
         LibraryPath = _dir.Combine("libnvidia-ml.so.1");
         File.Copy(legacy ? build.LegacyPath : build.ModernPath, LibraryPath);
         Scenario(scenario);
+        _handle = NativeLibrary.Load(LibraryPath);
     }
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
@@ -43,18 +48,14 @@ public sealed class FakeNvml : IDisposable
     /// <summary>How many times the fake's entry point <paramref name="function"/> was called.</summary>
     public ulong Calls(string function)
     {
-        var handle = NativeLibrary.Load(LibraryPath);
-        try
-        {
-            var calls = Marshal.GetDelegateForFunctionPointer<CallsFunction>(NativeLibrary.GetExport(handle, "fake_nvml_calls"));
-            return calls(function);
-        }
-        finally
-        {
-            NativeLibrary.Free(handle);
-        }
+        var calls = Marshal.GetDelegateForFunctionPointer<CallsFunction>(NativeLibrary.GetExport(_handle, "fake_nvml_calls"));
+        return calls(function);
     }
 
     /// <inheritdoc />
-    public void Dispose() => _dir.Dispose();
+    public void Dispose()
+    {
+        NativeLibrary.Free(_handle);
+        _dir.Dispose();
+    }
 }
