@@ -48,11 +48,13 @@ public sealed class GpuSampleCostTests(FakeNvmlBuild build, ITestOutputHelper ou
         Array.Sort(times);
 
         var perCall = FakeCallMicroseconds(fake);
+        var simulated = SimulatedMedian();
         var report = string.Create(CultureInfo.InvariantCulture, $"""
             GpuCollector.Sample, 8 fake GPUs, {Ticks} ticks ({Build()} build):
               median {times[Ticks / 2]:F1} us, p90 {times[Ticks * 9 / 10]:F1} us, p99 {times[Ticks * 99 / 100]:F1} us, min {times[0]:F1} us
               allocated per tick: caller {callerBytes:F1} B, worker {workerBytes:F1} B
               native calls per tick: {nativeCalls:F1}; one fake call through the binding: {perCall:F2} us
+              the same collector over SimulatedNvml (no native calls): median {simulated:F1} us
             """);
         output.WriteLine(report);
         Console.WriteLine(report);
@@ -73,6 +75,26 @@ public sealed class GpuSampleCostTests(FakeNvmlBuild build, ITestOutputHelper ou
             "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetFieldValues",
         ];
         return functions.Sum(f => (double)fake.Calls(f));
+    }
+
+    /// <summary>The collector and its thread hand-off alone: the managed simulator has no native calls.</summary>
+    private static double SimulatedMedian()
+    {
+        using var gpu = new GpuCollector(GpuCollectorTests.Options("unused"), () => new SimulatedNvml(), new ListLogger());
+        gpu.Discover();
+        var times = new double[Ticks];
+        for (var i = -Warmup; i < Ticks; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            gpu.Sample(start);
+            if (i >= 0)
+            {
+                times[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            }
+        }
+
+        Array.Sort(times);
+        return times[Ticks / 2];
     }
 
     /// <summary>The fake's own cost per call (a mutex and a stat of the scenario file) through the binding.</summary>
