@@ -101,6 +101,12 @@ internal sealed class XidWatcher : IDisposable
             while (!_stop)
             {
                 var rc = _set.Wait((uint)WaitTimeout.TotalMilliseconds, out var e);
+                if (_stop)
+                {
+                    // NVML may already be shut down under a stopping watcher: its error is expected.
+                    break;
+                }
+
                 if (rc == NvmlReturn.Success)
                 {
                     _lastError = NvmlReturn.Success;
