@@ -7,7 +7,7 @@ namespace EfaAgent.Collectors.Gpu;
 /// Where a GPU sits on PCI, in the terms the rest of the agent uses: sysfs addresses
 /// (<c>0000:53:00.0</c>) rather than NVML's (<c>00000000:53:00.0</c>).
 /// </summary>
-public static class GpuPci
+internal static class GpuPci
 {
     /// <summary>
     /// NVML's bus id as the sysfs address: a 4-digit domain, lower case. Null when it is not a bus id.
