@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using EfaAgent.Collectors.Interop;
+using EfaAgent.Collectors.Model;
+using Microsoft.Extensions.Logging;
+
+namespace EfaAgent.Collectors.Gpu;
+
+/// <summary>
+/// Exports the GPUs NVML sees: utilisation, memory, power, energy, temperatures, clocks and clock event
+/// reasons, NVLink and PCIe bytes on every tick; ECC, row remapping, page retirement, NVLink and PCIe
+/// errors, throttle time and running processes on the slow lane; Xid errors from NVML's event stream.
+/// <para>
+/// Every NVML call runs on one dedicated worker thread (Xid waits on one more). <see cref="Sample"/>
+/// and <see cref="Discover"/> hand their work to it and wait at most the call timeout: when NVML hangs,
+/// they return with the last complete values, <c>gpu_nvml_up 0</c> and <c>gpu_nvml_stalled 1</c>, and
+/// service resumes by itself once the call returns.
+/// </para>
+/// <para>
+/// No library, or a driver not loaded, is not an error: <c>gpu_nvml_up 0</c>, one log line, and a new
+/// attempt on every <see cref="Discover"/>. Any other initialisation failure is logged once and thrown
+/// once from <see cref="Discover"/>. A metric a GPU does not support is absent on that GPU; a lost GPU
+/// has <c>gpu_up 0</c> and its sampled series absent until it answers again.
+/// </para>
+/// </summary>
+public sealed class GpuCollector : ICollector
+{
+    /// <summary>The collector name.</summary>
+    public const string CollectorName = "gpu";
+
+    private const int SlotNvmlUp = 0;
+    private const int SlotNvmlStalled = 1;
+
+    private readonly ILogger _logger;
+    private readonly GpuSampler _sampler;
+    private readonly NvmlWorker _worker;
+    private readonly TimeSpan _timeout;
+    private readonly long _timeoutTicks;
+    private Layout _layout;
+    private double[] _values;
+    private long _consumed;
+    private bool _stalled;
+    private long _stalledSince;
+    private bool _disposed;
+
+    /// <summary>Creates the collector over the real NVML at <see cref="GpuCollectorOptions.LibraryPath"/>.</summary>
+    public GpuCollector(GpuCollectorOptions options, ILogger logger)
+        : this(options, () => NvmlLibrary.Load(options.LibraryPath), logger)
+    {
+    }
+
+    /// <summary>
+    /// Creates the collector; nothing is loaded until <see cref="Discover"/>. <paramref name="nvmlFactory"/>
+    /// is called on the worker thread, again on each Discover until it succeeds; a
+    /// <see cref="DllNotFoundException"/> from it means "no NVML on this machine".
+    /// </summary>
+    public GpuCollector(GpuCollectorOptions options, Func<INvml> nvmlFactory, ILogger logger)
+        : this(options, nvmlFactory, logger, TimeProvider.System)
+    {
+    }
+
+    internal GpuCollector(GpuCollectorOptions options, Func<INvml> nvmlFactory, ILogger logger, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(nvmlFactory);
+        ArgumentNullException.ThrowIfNull(logger);
+        options.Validate();
+        _logger = logger;
+        _timeout = options.CallTimeout;
+        _timeoutTicks = (long)(options.CallTimeout.TotalSeconds * Stopwatch.Frequency);
+        _sampler = new GpuSampler(options, nvmlFactory, logger, time);
+        _layout = _sampler.Frame.Layout;
+        _values = new double[_layout.Count];
+        _worker = new NvmlWorker(_sampler, "gpu-nvml-worker");
+    }
+
+    /// <inheritdoc />
+    public string Name => CollectorName;
+
+    /// <inheritdoc />
+    public bool NeedsDiscovery { get; private set; }
+
+    /// <inheritdoc />
+    public Frame Frame => new(_layout, _values);
+
+    /// <inheritdoc />
+    public int DeviceCount { get; private set; }
+
+    /// <summary>Whether an NVML call has been running longer than the call timeout.</summary>
+    public bool Stalled => _stalled;
+
+    /// <summary>Bytes the worker thread allocated in all its jobs (for allocation measurements).</summary>
+    internal long WorkerAllocatedBytes => _worker.AllocatedBytes;
+
+    /// <summary>Whether the worker thread has ended (after <see cref="Dispose"/>).</summary>
+    internal bool WorkerExited => _worker.HasExited;
+
+    /// <summary>The Xid watcher, while one runs.</summary>
+    internal XidWatcher? XidWatcher => _sampler.Watcher;
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">NVML initialisation failed for a reason other than a missing library or driver (once per distinct failure).</exception>
+    public void Discover()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        NeedsDiscovery = false;
+        var deadline = Stopwatch.GetTimestamp() + _timeoutTicks;
+        if (!_worker.WaitIdle(IdleDeadline(deadline)))
+        {
+            MarkStalled();
+            NeedsDiscovery = true;
+            return;
+        }
+
+        Consume();
+        if (!_worker.TryRun(NvmlJob.Discover, 0, deadline))
+        {
+            MarkStalled();
+            NeedsDiscovery = true;
+            return;
+        }
+
+        Consume();
+        if (_sampler.TakeNewFailure() is { } failure)
+        {
+            throw new InvalidOperationException(failure);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Sample(long timestamp)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var deadline = Stopwatch.GetTimestamp() + _timeoutTicks;
+        if (!_worker.WaitIdle(IdleDeadline(deadline)))
+        {
+            MarkStalled();
+            return;
+        }
+
+        Consume();
+        if (!_sampler.Initialised)
+        {
+            return;
+        }
+
+        if (!_worker.TryRun(NvmlJob.Sample, timestamp, deadline))
+        {
+            MarkStalled();
+            return;
+        }
+
+        Consume();
+    }
+
+    /// <summary>
+    /// Stops the Xid watcher and releases NVML (<c>nvmlShutdown</c>, then unloads the library). Waits
+    /// at most the call timeout plus two seconds; a call still stuck then keeps the library loaded.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        var deadline = Stopwatch.GetTimestamp() + _timeoutTicks + (2 * Stopwatch.Frequency);
+        var shutDown = _worker.TryRun(NvmlJob.Shutdown, 0, deadline);
+        if (shutDown && _worker.Stop(TimeSpan.FromSeconds(1)))
+        {
+            _sampler.Dispose();
+            return;
+        }
+
+        _worker.Stop(TimeSpan.Zero);
+        _sampler.RequestWatcherStop();
+        _logger.LogWarning("gpu: an NVML call was still running at shutdown; NVML stays loaded");
+    }
+
+    /// <summary>Takes the result of every job finished since the last look; the worker is idle.</summary>
+    private void Consume()
+    {
+        var completed = _worker.Completed;
+        if (completed != _consumed)
+        {
+            _consumed = completed;
+            var frame = _sampler.Frame;
+            if (!ReferenceEquals(frame.Layout, _layout) || _values.Length != frame.Values.Length)
+            {
+                _layout = frame.Layout;
+                _values = new double[frame.Values.Length];
+            }
+
+            frame.Values.Span.CopyTo(_values);
+            DeviceCount = _sampler.DeviceCount;
+            if (_sampler.TakeWantsDiscovery())
+            {
+                NeedsDiscovery = true;
+            }
+        }
+
+        if (_stalled)
+        {
+            _stalled = false;
+            _logger.LogInformation("gpu: NVML answered again after {Seconds:F1} s", Stopwatch.GetElapsedTime(_stalledSince).TotalSeconds);
+        }
+
+        _worker.ThrowPending();
+    }
+
+    /// <summary>
+    /// How long to wait for the previous job: up to the call's own deadline, but once a call is known
+    /// to be stuck only a look, since waiting the full timeout on every tick would hold the agent's loop
+    /// up for as long as NVML hangs. The job itself always gets what is left of the timeout.
+    /// </summary>
+    private long IdleDeadline(long deadline) => _stalled ? Stopwatch.GetTimestamp() : deadline;
+
+    private void MarkStalled()
+    {
+        if (!_stalled)
+        {
+            _stalled = true;
+            var since = _worker.BusySince;
+            _stalledSince = since == 0 ? Stopwatch.GetTimestamp() : since;
+            _logger.LogWarning("gpu: an NVML call has not returned within {Timeout} s; publishing the last complete values with gpu_nvml_up 0 and gpu_nvml_stalled 1 until it does",
+                _timeout.TotalSeconds);
+        }
+
+        _values[SlotNvmlUp] = 0;
+        _values[SlotNvmlStalled] = 1;
+    }
+}

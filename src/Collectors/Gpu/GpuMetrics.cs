@@ -1,0 +1,296 @@
+using EfaAgent.Collectors.Model;
+
+namespace EfaAgent.Collectors.Gpu;
+
+/// <summary>Which lane reads a per-GPU series.</summary>
+internal enum GpuLane
+{
+    /// <summary>Written by the collector itself (gpu_up, gpu_info, the last Xid time).</summary>
+    None,
+
+    /// <summary>Every tick.</summary>
+    Fast,
+
+    /// <summary>On the slow cadence.</summary>
+    Slow,
+}
+
+/// <summary>
+/// One fixed per-GPU series: its family, the label values after <c>gpu, uuid, pci_bus_id</c>, and where
+/// its value comes from. A series read through <c>nvmlDeviceGetFieldValues</c> names its field; the
+/// collector batches all fields of a lane into one call per GPU.
+/// </summary>
+internal sealed record GpuSeries(MetricFamily Family, string[] Extra, GpuLane Lane, string Source)
+{
+    /// <summary>The field id, or 0 when the value comes from a dedicated call.</summary>
+    public uint FieldId { get; init; }
+
+    /// <summary>The field's scope.</summary>
+    public uint ScopeId { get; init; }
+
+    /// <summary>Raw value times this is the exported value.</summary>
+    public double Scale { get; init; } = 1;
+
+    /// <summary>Name used in <c>efa_agent_unavailable{counter}</c>: the family and the extra labels.</summary>
+    public string CounterName { get; } = Extra.Length == 0 ? Family.Name : Family.Name + ":" + string.Join(':', Extra);
+}
+
+/// <summary>
+/// The GPU collector's metric families and the table of fixed per-GPU series. Slots of a GPU's series
+/// are its base slot plus the series' offset in <see cref="PerGpu"/>, so the fast lane writes by
+/// index and never looks anything up.
+/// </summary>
+internal static class GpuMetrics
+{
+    private const string G = "gpu";
+    private const string U = "uuid";
+    private const string P = "pci_bus_id";
+
+    private static readonly List<GpuSeries> Table = [];
+
+    /// <summary>NVML status, no labels.</summary>
+    public static readonly MetricFamily NvmlUp = new("gpu_nvml_up",
+        "1 when NVML is loaded, initialised and answering; 0 when the library is missing, its initialisation failed, or a call is stuck (see gpu_nvml_stalled).",
+        MetricType.Gauge);
+
+    /// <summary>Stuck-call marker, no labels.</summary>
+    public static readonly MetricFamily NvmlStalled = new("gpu_nvml_stalled",
+        "1 while an NVML call has run longer than the call timeout; GPU values are then the last complete sample.",
+        MetricType.Gauge);
+
+    /// <summary>Per-GPU health.</summary>
+    public static readonly MetricFamily Up = new("gpu_up",
+        "1 when NVML answers for the GPU; 0 when it is lost or needs a reset (its sampled series are then absent).",
+        MetricType.Gauge, G, U, P);
+
+    /// <summary>Per-GPU identity.</summary>
+    public static readonly MetricFamily Info = new("gpu_info",
+        "GPU identity, value 1. numa_node is read from sysfs (empty when unknown); pci_root is the domain:bus of the PCI root bus the GPU hangs off (from the sysfs device path; the GPU's own domain:bus when that cannot be read), to pair a GPU with the EFA devices under the same root.",
+        MetricType.Gauge, G, U, P, "name", "driver_version", "nvml_version", "numa_node", "pci_root");
+
+    /// <summary>Per-code Xid counter.</summary>
+    public static readonly MetricFamily XidErrors = new("gpu_xid_errors_total",
+        "Critical Xid events by code, counted from NVML's event stream (nvmlEventSetWait). Common codes start at 0 so that the first event shows as an increase.",
+        MetricType.Counter, G, U, P, "xid");
+
+    /// <summary>Per-process memory, slow lane.</summary>
+    public static readonly MetricFamily ProcessMemory = new("gpu_process_memory_used_bytes",
+        "GPU memory used by each running compute process (slow lane; absent when the driver does not report it).",
+        MetricType.Gauge, G, U, P, "pid");
+
+    /// <summary>The clock event reasons, in bit order.</summary>
+    public static readonly (NvmlClocksEventReasons Bit, string Label)[] ClockReasons =
+    [
+        (NvmlClocksEventReasons.GpuIdle, "gpu_idle"),
+        (NvmlClocksEventReasons.ApplicationsClocksSetting, "applications_clocks"),
+        (NvmlClocksEventReasons.SwPowerCap, "sw_power_cap"),
+        (NvmlClocksEventReasons.HwSlowdown, "hw_slowdown"),
+        (NvmlClocksEventReasons.SyncBoost, "sync_boost"),
+        (NvmlClocksEventReasons.SwThermalSlowdown, "sw_thermal"),
+        (NvmlClocksEventReasons.HwThermalSlowdown, "hw_thermal"),
+        (NvmlClocksEventReasons.HwPowerBrakeSlowdown, "hw_power_brake"),
+    ];
+
+    /// <summary>Xids given a zero series on every GPU from the start (docs/nvml.md: worth alerting on, or common application faults).</summary>
+    public static readonly ulong[] KnownXids = [13, 31, 43, 48, 62, 64, 74, 79, 95, 119, 120];
+
+    private static readonly MetricFamily ClockEventFamily = new("gpu_clock_event_active",
+        "1 while the clocks are held down for the reason (nvmlDeviceGetCurrentClocksEventReasons), else 0.",
+        MetricType.Gauge, G, U, P, "reason");
+
+    private static readonly MetricFamily EccFamily = new("gpu_ecc_errors_total",
+        "ECC errors (nvmlDeviceGetTotalEccErrors): volatile since the driver loaded, aggregate over the GPU's life.",
+        MetricType.Counter, G, U, P, "type", "counter");
+
+    private static readonly MetricFamily RemappedFamily = new("gpu_remapped_rows_total",
+        "Memory rows remapped after correctable / uncorrectable errors (fields 142/143).",
+        MetricType.Counter, G, U, P, "type");
+
+    private static readonly MetricFamily RetiredFamily = new("gpu_retired_pages_total",
+        "Memory pages retired for single-bit / double-bit errors (fields 29/30).",
+        MetricType.Counter, G, U, P, "cause");
+
+    private static readonly MetricFamily NvlinkErrorFamily = new("gpu_nvlink_errors_total",
+        "NVLink errors summed over links (fields 38/45/52/59).",
+        MetricType.Counter, G, U, P, "type");
+
+    private static readonly MetricFamily ThrottleFamily = new("gpu_throttle_seconds_total",
+        "Time the clocks were held down for the reason (fields 269/270/271, ns).",
+        MetricType.Counter, G, U, P, "reason");
+
+    /// <summary>Offset of gpu_up.</summary>
+    public static readonly int OffUp = Def(Up, GpuLane.None, "");
+
+    /// <summary>Offset of gpu_info (its labels are written per GPU).</summary>
+    public static readonly int OffInfo = Def(Info, GpuLane.None, "");
+
+    /// <summary>Fast lane offsets.</summary>
+    public static readonly int OffUtilization = Def(Gauge("gpu_utilization_ratio",
+        "Fraction of time one or more kernels ran (mean of the driver's samples since the last tick; nvmlDeviceGetUtilizationRates where samples are not available). Reads 1 while a job is stuck in a collective: pair with NVLink/EFA bytes."),
+        GpuLane.Fast, "nvmlDeviceGetSamples");
+
+    /// <summary>Memory utilisation.</summary>
+    public static readonly int OffMemoryUtilization = Def(Gauge("gpu_memory_utilization_ratio",
+        "Fraction of time device memory was read or written."), GpuLane.Fast, "nvmlDeviceGetSamples");
+
+    /// <summary>Framebuffer used.</summary>
+    public static readonly int OffMemoryUsed = Def(Gauge("gpu_memory_used_bytes", "Framebuffer memory used."), GpuLane.Fast, "nvmlDeviceGetMemoryInfo_v2");
+
+    /// <summary>Framebuffer free.</summary>
+    public static readonly int OffMemoryFree = Def(Gauge("gpu_memory_free_bytes", "Framebuffer memory free."), GpuLane.Fast, "nvmlDeviceGetMemoryInfo_v2");
+
+    /// <summary>Framebuffer total.</summary>
+    public static readonly int OffMemoryTotal = Def(Gauge("gpu_memory_total_bytes", "Framebuffer memory in total."), GpuLane.Fast, "nvmlDeviceGetMemoryInfo_v2");
+
+    /// <summary>Power.</summary>
+    public static readonly int OffPower = Def(Gauge("gpu_power_watts",
+        "Power draw (nvmlDeviceGetPowerUsage: a 1 s average on Ampere and later except A100, where it is instantaneous)."),
+        GpuLane.Fast, "nvmlDeviceGetPowerUsage");
+
+    /// <summary>Energy.</summary>
+    public static readonly int OffEnergy = Def(Counter("gpu_energy_joules_total", "Energy used since the driver loaded (never goes back across a driver reload)."),
+        GpuLane.Fast, "nvmlDeviceGetTotalEnergyConsumption");
+
+    /// <summary>Die temperature.</summary>
+    public static readonly int OffTemperature = Def(Gauge("gpu_temperature_celsius", "GPU die temperature."), GpuLane.Fast, "nvmlDeviceGetTemperature");
+
+    /// <summary>HBM temperature.</summary>
+    public static readonly int OffMemoryTemperature = DefField(Gauge("gpu_memory_temperature_celsius", "Memory (HBM) temperature (field 82)."), GpuLane.Fast, "field 82", 82);
+
+    /// <summary>SM clock.</summary>
+    public static readonly int OffSmClock = Def(Gauge("gpu_sm_clock_hertz", "Current SM clock."), GpuLane.Fast, "nvmlDeviceGetClockInfo");
+
+    /// <summary>Memory clock.</summary>
+    public static readonly int OffMemoryClock = Def(Gauge("gpu_memory_clock_hertz", "Current memory clock."), GpuLane.Fast, "nvmlDeviceGetClockInfo");
+
+    /// <summary>First of the eight clock event reasons, in <see cref="ClockReasons"/> order.</summary>
+    public static readonly int OffClockEvents = DefClockReasons();
+
+    /// <summary>NVLink transmit.</summary>
+    public static readonly int OffNvlinkTx = DefField(Counter("gpu_nvlink_transmit_bytes_total", "NVLink data transmitted, all links (field 138, KiB)."), GpuLane.Fast, "field 138", 138, NvmlFieldValue.AllLinks, 1024);
+
+    /// <summary>NVLink receive.</summary>
+    public static readonly int OffNvlinkRx = DefField(Counter("gpu_nvlink_receive_bytes_total", "NVLink data received, all links (field 139, KiB)."), GpuLane.Fast, "field 139", 139, NvmlFieldValue.AllLinks, 1024);
+
+    /// <summary>PCIe transmit.</summary>
+    public static readonly int OffPcieTx = DefField(Counter("gpu_pcie_transmit_bytes_total", "PCIe bytes transmitted (field 197; a wrap of the raw value is carried on, never a drop)."), GpuLane.Fast, "field 197", 197);
+
+    /// <summary>PCIe receive.</summary>
+    public static readonly int OffPcieRx = DefField(Counter("gpu_pcie_receive_bytes_total", "PCIe bytes received (field 198; a wrap of the raw value is carried on, never a drop)."), GpuLane.Fast, "field 198", 198);
+
+    /// <summary>ECC, slow lane, in (type, counter) order corrected/volatile, corrected/aggregate, uncorrected/volatile, uncorrected/aggregate.</summary>
+    public static readonly int OffEcc = DefEcc();
+
+    /// <summary>Remapped rows.</summary>
+    public static readonly int OffRemappedCorrectable = DefExtra(RemappedFamily, "field 142", 142, "correctable");
+
+    /// <summary>Remapped rows, uncorrectable.</summary>
+    public static readonly int OffRemappedUncorrectable = DefExtra(RemappedFamily, "field 143", 143, "uncorrectable");
+
+    /// <summary>Remap pending.</summary>
+    public static readonly int OffRemappedPending = DefField(Gauge("gpu_remapped_rows_pending", "1 when a row remap waits for a GPU reset (field 144)."), GpuLane.Slow, "field 144", 144);
+
+    /// <summary>Remap failed.</summary>
+    public static readonly int OffRemappedFailed = DefField(Gauge("gpu_remapped_rows_failed", "1 when a row remap failed (field 145)."), GpuLane.Slow, "field 145", 145);
+
+    /// <summary>Retired pages, single bit.</summary>
+    public static readonly int OffRetiredSingleBit = DefExtra(RetiredFamily, "field 29", 29, "single_bit");
+
+    /// <summary>Retired pages, double bit.</summary>
+    public static readonly int OffRetiredDoubleBit = DefExtra(RetiredFamily, "field 30", 30, "double_bit");
+
+    /// <summary>Retirement pending.</summary>
+    public static readonly int OffRetiredPending = DefField(Gauge("gpu_retired_pages_pending", "1 when a page retirement waits for a reboot (field 31)."), GpuLane.Slow, "field 31", 31);
+
+    /// <summary>NVLink errors.</summary>
+    public static readonly int OffNvlinkCrcFlit = DefExtra(NvlinkErrorFamily, "field 38", 38, "crc_flit", NvmlFieldValue.AllLinks);
+
+    /// <summary>NVLink CRC data errors.</summary>
+    public static readonly int OffNvlinkCrcData = DefExtra(NvlinkErrorFamily, "field 45", 45, "crc_data", NvmlFieldValue.AllLinks);
+
+    /// <summary>NVLink replays.</summary>
+    public static readonly int OffNvlinkReplay = DefExtra(NvlinkErrorFamily, "field 52", 52, "replay", NvmlFieldValue.AllLinks);
+
+    /// <summary>NVLink recoveries.</summary>
+    public static readonly int OffNvlinkRecovery = DefExtra(NvlinkErrorFamily, "field 59", 59, "recovery", NvmlFieldValue.AllLinks);
+
+    /// <summary>PCIe replays.</summary>
+    public static readonly int OffPcieReplays = DefField(Counter("gpu_pcie_replays_total", "PCIe replays (field 94)."), GpuLane.Slow, "field 94", 94);
+
+    /// <summary>Throttle time, software thermal.</summary>
+    public static readonly int OffThrottleSwThermal = DefExtra(ThrottleFamily, "field 269", 269, "sw_thermal", scale: 1e-9);
+
+    /// <summary>Throttle time, hardware thermal.</summary>
+    public static readonly int OffThrottleHwThermal = DefExtra(ThrottleFamily, "field 270", 270, "hw_thermal", scale: 1e-9);
+
+    /// <summary>Throttle time, power brake.</summary>
+    public static readonly int OffThrottleHwPowerBrake = DefExtra(ThrottleFamily, "field 271", 271, "hw_power_brake", scale: 1e-9);
+
+    /// <summary>Last Xid time.</summary>
+    public static readonly int OffLastXid = Def(Gauge("gpu_last_xid_timestamp_seconds",
+        "Unix time of the GPU's last critical Xid event (absent until one happens)."), GpuLane.None, "");
+
+    /// <summary>The fixed per-GPU series; index = offset from the GPU's base slot.</summary>
+    public static IReadOnlyList<GpuSeries> PerGpu => Table;
+
+    /// <summary>Offsets of the field-backed series of a lane, in table order.</summary>
+    public static int[] FieldOffsets(GpuLane lane)
+    {
+        var offsets = new List<int>();
+        for (var i = 0; i < Table.Count; i++)
+        {
+            if (Table[i].Lane == lane && Table[i].FieldId != 0)
+            {
+                offsets.Add(i);
+            }
+        }
+
+        return [.. offsets];
+    }
+
+    /// <summary>Whether the series at <paramref name="offset"/> is a counter.</summary>
+    public static bool IsCounter(int offset) => Table[offset].Family.Type == MetricType.Counter;
+
+    private static MetricFamily Gauge(string name, string help) => new(name, help, MetricType.Gauge, G, U, P);
+
+    private static MetricFamily Counter(string name, string help) => new(name, help, MetricType.Counter, G, U, P);
+
+    private static int Def(MetricFamily family, GpuLane lane, string source) => Add(new GpuSeries(family, [], lane, source));
+
+    private static int DefField(MetricFamily family, GpuLane lane, string source, uint fieldId, uint scopeId = 0, double scale = 1) =>
+        Add(new GpuSeries(family, [], lane, source) { FieldId = fieldId, ScopeId = scopeId, Scale = scale });
+
+    private static int Add(GpuSeries series)
+    {
+        Table.Add(series);
+        return Table.Count - 1;
+    }
+
+    private static int DefExtra(MetricFamily family, string source, uint fieldId, string extra, uint scopeId = 0, double scale = 1) =>
+        Add(new GpuSeries(family, [extra], GpuLane.Slow, source) { FieldId = fieldId, ScopeId = scopeId, Scale = scale });
+
+    private static int DefClockReasons()
+    {
+        var first = Table.Count;
+        foreach (var (_, label) in ClockReasons)
+        {
+            Add(new GpuSeries(ClockEventFamily, [label], GpuLane.Fast, "nvmlDeviceGetCurrentClocksEventReasons"));
+        }
+
+        return first;
+    }
+
+    private static int DefEcc()
+    {
+        var first = Table.Count;
+        foreach (var type in new[] { "corrected", "uncorrected" })
+        {
+            foreach (var counter in new[] { "volatile", "aggregate" })
+            {
+                Add(new GpuSeries(EccFamily, [type, counter], GpuLane.Slow, "nvmlDeviceGetTotalEccErrors"));
+            }
+        }
+
+        return first;
+    }
+}

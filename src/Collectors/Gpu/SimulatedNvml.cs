@@ -1,0 +1,350 @@
+using System.Globalization;
+
+namespace EfaAgent.Collectors.Gpu;
+
+/// <summary>
+/// An <see cref="INvml"/> for demos and machines without GPUs: eight (by default) H100-like GPUs running
+/// a data-parallel training job. Utilisation sits near 95% with a dip at each step's all-reduce, power
+/// and temperature follow it, NVLink bytes climb during the all-reduce, and every two minutes a
+/// ten-second checkpoint drops utilisation and moves PCIe bytes. Every name, UUID, bus id and version
+/// says "simulated". <see cref="InjectXid"/> raises an Xid event.
+/// </summary>
+public sealed class SimulatedNvml : INvml
+{
+    private const double StepSeconds = 1.2;
+    private const double CheckpointEverySeconds = 120;
+    private const double CheckpointSeconds = 10;
+    private const ulong MemoryTotal = 80UL << 30;
+
+    private readonly TimeProvider _time;
+    private readonly long _start;
+    private readonly Device[] _devices;
+    private readonly object _events = new();
+    private readonly Queue<NvmlEvent> _pending = new();
+    private int _initCount;
+
+    /// <summary>Creates a node of <paramref name="gpuCount"/> simulated GPUs.</summary>
+    public SimulatedNvml(int gpuCount = 8, TimeProvider? time = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(gpuCount);
+        _time = time ?? TimeProvider.System;
+        _start = _time.GetTimestamp();
+        _devices = new Device[gpuCount];
+        for (var i = 0; i < gpuCount; i++)
+        {
+            _devices[i] = new Device(this, i);
+        }
+    }
+
+    /// <summary>Queues an Xid event for GPU <paramref name="gpu"/>, delivered to the next wait on an event set.</summary>
+    public void InjectXid(int gpu, ulong xid)
+    {
+        lock (_events)
+        {
+            _pending.Enqueue(new NvmlEvent(_devices[gpu], NvmlEventType.XidCriticalError, xid));
+            Monitor.PulseAll(_events);
+        }
+    }
+
+    /// <inheritdoc />
+    public NvmlReturn Init()
+    {
+        Interlocked.Increment(ref _initCount);
+        return NvmlReturn.Success;
+    }
+
+    /// <inheritdoc />
+    public NvmlReturn Shutdown() =>
+        Interlocked.Decrement(ref _initCount) >= 0 ? NvmlReturn.Success : NvmlReturn.Uninitialized;
+
+    /// <inheritdoc />
+    public string ErrorString(NvmlReturn result) => "simulated: " + result;
+
+    /// <inheritdoc />
+    public NvmlReturn GetDriverVersion(out string version)
+    {
+        version = "simulated-550.54.15";
+        return NvmlReturn.Success;
+    }
+
+    /// <inheritdoc />
+    public NvmlReturn GetNvmlVersion(out string version)
+    {
+        version = "simulated-12.550.54.15";
+        return NvmlReturn.Success;
+    }
+
+    /// <inheritdoc />
+    public NvmlReturn GetDeviceCount(out int count)
+    {
+        count = _devices.Length;
+        return NvmlReturn.Success;
+    }
+
+    /// <inheritdoc />
+    public NvmlReturn GetDeviceByIndex(int index, out INvmlDevice? device)
+    {
+        device = index >= 0 && index < _devices.Length ? _devices[index] : null;
+        return device is null ? NvmlReturn.InvalidArgument : NvmlReturn.Success;
+    }
+
+    /// <inheritdoc />
+    public NvmlReturn CreateEventSet(out INvmlEventSet? eventSet)
+    {
+        eventSet = new EventSet(this);
+        return NvmlReturn.Success;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+    }
+
+    private double Seconds => _time.GetElapsedTime(_start).TotalSeconds;
+
+    /// <summary>The job's utilisation at <paramref name="t"/> seconds for GPU <paramref name="gpu"/>.</summary>
+    private static double Utilization(double t, int gpu)
+    {
+        if (t % CheckpointEverySeconds > CheckpointEverySeconds - CheckpointSeconds)
+        {
+            return 0.04;
+        }
+
+        var phase = (t + (gpu * 0.01)) % StepSeconds / StepSeconds;
+        return phase < 0.8 ? 0.97 : 0.78; // compute, then the all-reduce's tail
+    }
+
+    private static bool Communicating(double t) => t % StepSeconds / StepSeconds >= 0.8;
+
+    private static bool Checkpointing(double t) => t % CheckpointEverySeconds > CheckpointEverySeconds - CheckpointSeconds;
+
+    private sealed class Device(SimulatedNvml owner, int index) : INvmlDevice
+    {
+        private readonly object _lock = new();
+        private double _lastT;
+        private double _energyMj = 3.6e9 * (1 + (index * 0.01));
+        private double _nvlinkKib;
+        private double _pcieTx;
+        private double _pcieRx;
+
+        public NvmlReturn GetUuid(out string uuid)
+        {
+            uuid = string.Create(CultureInfo.InvariantCulture, $"GPU-simulated-{index:x8}");
+            return NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetName(out string name)
+        {
+            name = "NVIDIA H100 80GB HBM3 (simulated)";
+            return NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetPciInfo(out NvmlPciInfo info)
+        {
+            var bus = (uint)(0x53 + (index * 0x10));
+            info = new NvmlPciInfo(string.Create(CultureInfo.InvariantCulture, $"simulated-00000000:{bus:X2}:00.0"), 0, bus, 0, 0x233010DE, 0x16C110DE);
+            return NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetSamples(NvmlSamplingType type, ulong lastSeenTimestamp, Span<NvmlSample> samples, out int count, out NvmlValueType valueType)
+        {
+            // The driver keeps a sample every 1/6 s; timestamps here are microseconds of simulated time.
+            const double Step = 1.0 / 6;
+            valueType = NvmlValueType.UnsignedInt;
+            var t = owner.Seconds;
+            var newest = Math.Floor(t / Step);
+            var oldest = Math.Max(Math.Max(0, newest - 99), lastSeenTimestamp == 0 ? 0 : Math.Floor((lastSeenTimestamp / 1e6 / Step) + 1));
+            count = (int)Math.Max(0, newest - oldest + 1);
+            if (count == 0)
+            {
+                return NvmlReturn.NotFound;
+            }
+
+            if (samples.IsEmpty)
+            {
+                return NvmlReturn.Success;
+            }
+
+            count = Math.Min(count, samples.Length);
+            for (var i = 0; i < count; i++)
+            {
+                var k = newest - count + 1 + i;
+                var u = Utilization(k * Step, index);
+                var value = type == NvmlSamplingType.GpuUtilization ? u : u * 0.45;
+                samples[i] = new NvmlSample((ulong)(k * Step * 1e6) + 1, (ulong)Math.Round(value * 100));
+            }
+
+            return NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetUtilizationRates(out NvmlUtilization utilization)
+        {
+            var u = Utilization(owner.Seconds, index);
+            utilization = new NvmlUtilization((uint)Math.Round(u * 100), (uint)Math.Round(u * 45));
+            return NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetMemoryInfo(out NvmlMemory memory)
+        {
+            var used = (ulong)((71.5 + Math.Sin(owner.Seconds / 7 + index)) * (1UL << 30));
+            memory = new NvmlMemory(MemoryTotal, MemoryTotal - used, used);
+            return NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetPowerUsage(out uint milliwatts)
+        {
+            milliwatts = (uint)(Power(owner.Seconds) * 1000);
+            return NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetTotalEnergyConsumption(out ulong millijoules)
+        {
+            Advance();
+            lock (_lock)
+            {
+                millijoules = (ulong)_energyMj;
+            }
+
+            return NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetTemperature(NvmlTemperatureSensor sensor, out uint celsius)
+        {
+            celsius = (uint)Math.Round(Temperature(owner.Seconds));
+            return NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetClockInfo(NvmlClockType type, out uint megahertz)
+        {
+            megahertz = type switch
+            {
+                NvmlClockType.Memory => 2619,
+                NvmlClockType.Video => 1755,
+                _ => Utilization(owner.Seconds, index) < 0.1 ? 345u : Temperature(owner.Seconds) > 72 ? 1755u : 1980u,
+            };
+            return NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetClocksEventReasons(out ulong reasons)
+        {
+            var t = owner.Seconds;
+            var r = NvmlClocksEventReasons.None;
+            if (Utilization(t, index) < 0.1)
+            {
+                r |= NvmlClocksEventReasons.GpuIdle;
+            }
+
+            if (Temperature(t) > 72)
+            {
+                r |= NvmlClocksEventReasons.SwThermalSlowdown;
+            }
+
+            if (Power(t) > 660)
+            {
+                r |= NvmlClocksEventReasons.SwPowerCap;
+            }
+
+            reasons = (ulong)r;
+            return NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetFieldValues(Span<NvmlFieldValue> values)
+        {
+            Advance();
+            for (var i = 0; i < values.Length; i++)
+            {
+                ref var v = ref values[i];
+                v.Result = NvmlReturn.Success;
+                v.ValueType = NvmlValueType.UnsignedLongLong;
+                lock (_lock)
+                {
+                    v.RawValue = v.FieldId switch
+                    {
+                        82 => (ulong)Math.Round(Temperature(owner.Seconds) + 9),
+                        91 => 18,
+                        138 or 139 => (ulong)_nvlinkKib,
+                        197 => (ulong)_pcieTx,
+                        198 => (ulong)_pcieRx,
+                        _ => 0,
+                    };
+                }
+            }
+
+            return NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetTotalEccErrors(NvmlMemoryErrorType errorType, NvmlEccCounterType counterType, out ulong count)
+        {
+            count = 0;
+            return NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetComputeRunningProcesses(Span<NvmlProcessInfo> processes, out int count)
+        {
+            count = 1;
+            if (processes.IsEmpty)
+            {
+                return NvmlReturn.InsufficientSize;
+            }
+
+            GetMemoryInfo(out var memory);
+            processes[0] = new NvmlProcessInfo((uint)(424200 + index), memory.Used - (600UL << 20));
+            return NvmlReturn.Success;
+        }
+
+        private double Power(double t) => 95 + (580 * Utilization(t, index)) + (6 * Math.Sin((t * 3.1) + index));
+
+        private double Temperature(double t) => 38 + (34 * Utilization(t, index)) + (index % 3);
+
+        /// <summary>Integrates energy and bytes up to now.</summary>
+        private void Advance()
+        {
+            var t = owner.Seconds;
+            lock (_lock)
+            {
+                var dt = t - _lastT;
+                if (dt <= 0)
+                {
+                    return;
+                }
+
+                _lastT = t;
+                _energyMj += Power(t) * dt * 1000;
+                if (Communicating(t))
+                {
+                    _nvlinkKib += 150e9 / 1024 * dt;
+                }
+
+                _pcieTx += (Checkpointing(t) ? 12e9 : 0.2e9) * dt;
+                _pcieRx += 0.6e9 * dt;
+            }
+        }
+    }
+
+    private sealed class EventSet(SimulatedNvml owner) : INvmlEventSet
+    {
+        public NvmlReturn Register(INvmlDevice device, NvmlEventType events) => NvmlReturn.Success;
+
+        public NvmlReturn Wait(uint timeoutMilliseconds, out NvmlEvent nvmlEvent)
+        {
+            lock (owner._events)
+            {
+                if (owner._pending.Count == 0)
+                {
+                    Monitor.Wait(owner._events, TimeSpan.FromMilliseconds(timeoutMilliseconds));
+                }
+
+                if (owner._pending.TryDequeue(out nvmlEvent))
+                {
+                    return NvmlReturn.Success;
+                }
+            }
+
+            return NvmlReturn.Timeout;
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+}
