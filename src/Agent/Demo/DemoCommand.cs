@@ -1,5 +1,6 @@
 using EfaAgent.Agent.Hosting;
 using EfaAgent.Agent.Options;
+using EfaAgent.Collectors.Gpu;
 
 namespace EfaAgent.Agent.Demo;
 
@@ -85,12 +86,21 @@ public static class DemoCommand
             }
 
             var options = result.Options with { SimulatedShape = shape.InstanceType };
+
+            // Simulated GPUs, unless a real (or test) NVML library was asked for by name.
+            var realNvml = rest.Any(a => a.StartsWith("--nvml.library", StringComparison.Ordinal))
+                || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("EFA_AGENT_NVML_LIBRARY"));
+            Func<INvml>? nvml = realNvml ? null : () => new SimulatedNvml(shape.Gpus)
+            {
+                StragglerGpu = scenario == Scenario.Straggler ? 5 : null,
+                LostGpu = scenario == Scenario.GpuLost ? 3 : null,
+            };
             node.Start(TimeSpan.FromMilliseconds(50));
             await Console.Error.WriteLineAsync(
-                $"efa-agent demo: SIMULATED {shape.InstanceType} node ({node.EfaDevices} EFA devices, {shape.Gpus} GPUs), scenario {scenarioName}, " +
+                $"efa-agent demo: SIMULATED {shape.InstanceType} node ({node.EfaDevices} EFA devices, {(realNvml ? "GPUs from " + options.NvmlLibrary : $"{shape.Gpus} simulated GPUs")}), scenario {scenarioName}, " +
                 $"built under {root}. No value comes from real hardware.\n" +
                 $"efa-agent demo: metrics at http://{HostForUrl(options.ListenAddress)}:{options.ListenAddress.Port}/metrics; Ctrl+C stops.").ConfigureAwait(false);
-            return await AgentHost.RunAsync(options, scenario: scenarioName).ConfigureAwait(false);
+            return await AgentHost.RunAsync(options, loggers => CollectorFactory.Create(options, loggers, nvml), scenarioName).ConfigureAwait(false);
         }
         finally
         {

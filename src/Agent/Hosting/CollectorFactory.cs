@@ -1,6 +1,7 @@
 using EfaAgent.Agent.Options;
 using EfaAgent.Collectors;
 using EfaAgent.Collectors.Efa;
+using EfaAgent.Collectors.Gpu;
 using EfaAgent.Collectors.NetDev;
 using Microsoft.Extensions.Logging;
 
@@ -10,7 +11,10 @@ namespace EfaAgent.Agent.Hosting;
 public static class CollectorFactory
 {
     /// <summary>Creates the collectors <paramref name="options"/> enables.</summary>
-    public static IReadOnlyList<ICollector> Create(AgentOptions options, ILoggerFactory loggers)
+    /// <param name="options">The settings.</param>
+    /// <param name="loggers">Where the collectors log.</param>
+    /// <param name="nvml">The NVML to use instead of loading <see cref="AgentOptions.NvmlLibrary"/> (the demo's simulated GPUs).</param>
+    public static IReadOnlyList<ICollector> Create(AgentOptions options, ILoggerFactory loggers, Func<INvml>? nvml = null)
     {
         var list = new List<ICollector>();
         if (options.EfaEnabled)
@@ -25,6 +29,13 @@ public static class CollectorFactory
             list.Add(new NetDevCollector(
                 new NetDevCollectorOptions(options.ProcfsRoot, options.NetdevInclude, options.NetdevExclude, options.SampleInterval, options.BurstWindow),
                 loggers.CreateLogger(NetDevCollector.CollectorName)));
+        }
+
+        if (options.GpuEnabled)
+        {
+            var gpuOptions = new GpuCollectorOptions(options.NvmlLibrary, options.SampleInterval, options.NvmlTimeout, options.SysfsRoot);
+            var logger = loggers.CreateLogger(GpuCollector.CollectorName);
+            list.Add(nvml is null ? new GpuCollector(gpuOptions, logger) : new GpuCollector(gpuOptions, nvml, logger));
         }
 
         return list;

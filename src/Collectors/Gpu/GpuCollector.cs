@@ -174,7 +174,7 @@ public sealed class GpuCollector : ICollector
 
         _worker.Stop(TimeSpan.Zero);
         _sampler.RequestWatcherStop();
-        _logger.LogWarning("gpu: an NVML call was still running at shutdown; NVML stays loaded");
+        _logger.LogWarning("an NVML call was still running at shutdown; NVML stays loaded");
     }
 
     /// <summary>Takes the result of every job finished since the last look; the worker is idle.</summary>
@@ -202,7 +202,7 @@ public sealed class GpuCollector : ICollector
         if (_stalled)
         {
             _stalled = false;
-            _logger.LogInformation("gpu: NVML answered again after {Seconds:F1} s", Stopwatch.GetElapsedTime(_stalledSince).TotalSeconds);
+            _logger.LogInformation("NVML answered again after {Seconds:F1} s", Stopwatch.GetElapsedTime(_stalledSince).TotalSeconds);
         }
 
         _worker.ThrowPending();
@@ -222,7 +222,7 @@ public sealed class GpuCollector : ICollector
             _stalled = true;
             var since = _worker.BusySince;
             _stalledSince = since == 0 ? Stopwatch.GetTimestamp() : since;
-            _logger.LogWarning("gpu: an NVML call has not returned within {Timeout} s; publishing the last complete values with gpu_nvml_up 0 and gpu_nvml_stalled 1 until it does",
+            _logger.LogWarning("an NVML call has not returned within {Timeout} s; publishing the last complete values with gpu_nvml_up 0 and gpu_nvml_stalled 1 until it does",
                 _timeout.TotalSeconds);
         }
 

@@ -27,22 +27,22 @@ public sealed record GpuCollectorOptions(string LibraryPath, TimeSpan SampleInte
     {
         if (string.IsNullOrWhiteSpace(LibraryPath))
         {
-            throw new ArgumentException($"gpu: the NVML library path is empty; use {DefaultLibraryPath} or an absolute path to libnvidia-ml.so.1", nameof(LibraryPath));
+            throw new ArgumentException($"the NVML library path is empty; use {DefaultLibraryPath} or an absolute path to libnvidia-ml.so.1", nameof(LibraryPath));
         }
 
         if (SampleInterval <= TimeSpan.Zero)
         {
-            throw new ArgumentException($"gpu: the sample interval {SampleInterval} must be positive", nameof(SampleInterval));
+            throw new ArgumentException($"the sample interval {SampleInterval} must be positive", nameof(SampleInterval));
         }
 
         if (CallTimeout <= TimeSpan.Zero || CallTimeout > TimeSpan.FromMinutes(5))
         {
-            throw new ArgumentException($"gpu: the NVML call timeout {CallTimeout} must be between 0 and 5 minutes (exclusive of 0), e.g. {DefaultCallTimeout}", nameof(CallTimeout));
+            throw new ArgumentException($"the NVML call timeout {CallTimeout} must be between 0 and 5 minutes (exclusive of 0), e.g. {DefaultCallTimeout}", nameof(CallTimeout));
         }
 
         if (string.IsNullOrWhiteSpace(SysfsRoot))
         {
-            throw new ArgumentException($"gpu: the sysfs root is empty; use {DefaultSysfsRoot} or a fixture tree", nameof(SysfsRoot));
+            throw new ArgumentException($"the sysfs root is empty; use {DefaultSysfsRoot} or a fixture tree", nameof(SysfsRoot));
         }
     }
 }

@@ -273,7 +273,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         var missing = _nvml is Interop.NvmlLibrary lib && lib.MissingFunctions.Count > 0
             ? " (entry points missing from this driver, their metrics stay absent: " + string.Join(", ", lib.MissingFunctions) + ")"
             : "";
-        _logger.LogInformation("gpu: NVML initialised from {Path}: driver {Driver}, NVML {Nvml}{Missing}",
+        _logger.LogInformation("NVML initialised from {Path}: driver {Driver}, NVML {Nvml}{Missing}",
             _options.LibraryPath, _driverVersion, _nvmlVersion, missing);
 
         StartWatcher();
@@ -291,26 +291,30 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         }
         else if (!_loggedNoEvents)
         {
-            _logger.LogWarning("gpu: no NVML event set ({Error}, {Code}): Xid errors are not counted", _nvml.ErrorString(rc), (int)rc);
+            _logger.LogWarning("no NVML event set ({Error}, {Code}): Xid errors are not counted", _nvml.ErrorString(rc), (int)rc);
             _loggedNoEvents = true;
         }
     }
 
     private void Fail(NvmlReturn rc, string message)
     {
+        // The runtime's DllNotFoundException is several lines of advice around the dlopen error; the
+        // dlopen error (the last line) is the part worth a log line.
+        var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        message = lines.Length > 1 ? lines[^1] : message.Trim();
         var missing = rc is NvmlReturn.LibraryNotFound or NvmlReturn.DriverNotLoaded;
         if (_lastFailure != rc)
         {
             if (missing)
             {
-                _logger.LogInformation("gpu: NVML is not available ({Message}; {Code} {Number}): no GPU metrics; checked again on the slow cadence",
+                _logger.LogInformation("NVML is not available ({Message}; {Code} {Number}): no GPU metrics; checked again on the slow cadence",
                     message, rc, (int)rc);
             }
             else
             {
-                _logger.LogWarning("gpu: NVML initialisation failed: {Message} ({Code} {Number}); no GPU metrics until it succeeds (retried on the slow cadence)",
+                _logger.LogWarning("NVML initialisation failed: {Message} ({Code} {Number}); no GPU metrics until it succeeds (retried on the slow cadence)",
                     message, rc, (int)rc);
-                _newFailure = $"gpu: NVML initialisation failed: {message} ({rc}, code {(int)rc}), library {_options.LibraryPath}";
+                _newFailure = $"NVML initialisation failed: {message} ({rc}, code {(int)rc}), library {_options.LibraryPath}";
             }
 
             _lastFailure = rc;
@@ -335,7 +339,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
 
         var rc = _down;
         _down = NvmlReturn.Success;
-        _logger.LogWarning("gpu: NVML stopped answering ({Error}; {Code} {Number}, from {Where}); GPU series are absent until it initialises again",
+        _logger.LogWarning("NVML stopped answering ({Error}; {Code} {Number}, from {Where}); GPU series are absent until it initialises again",
             _nvml!.ErrorString(rc), rc, (int)rc, _downWhere);
         _nvml.Shutdown();
         _initialised = false;
@@ -367,7 +371,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         {
             if (rc != _lastEnumerationError)
             {
-                _logger.LogWarning("gpu: cannot count GPUs: {Error} ({Code}); keeping the GPUs found before", nvml.ErrorString(rc), rc);
+                _logger.LogWarning("cannot count GPUs: {Error} ({Code}); keeping the GPUs found before", nvml.ErrorString(rc), rc);
                 _lastEnumerationError = rc;
             }
 
@@ -407,7 +411,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
             if (!_byKey.TryGetValue(uuid, out var gpu))
             {
                 gpu = AddGpu(uuid, uuid, i);
-                _logger.LogInformation("gpu: found GPU {Index} {Uuid}", i, uuid);
+                _logger.LogInformation("found GPU {Index} {Uuid}", i, uuid);
             }
 
             seen.Add(gpu);
@@ -453,7 +457,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
                 gpu.Registered = reg == NvmlReturn.Success;
                 if (!gpu.Registered && reg != gpu.RegisterError)
                 {
-                    _logger.LogWarning("gpu: GPU {Index} {Uuid} cannot report Xid events: {Error} ({Code})", i, uuid, _nvml!.ErrorString(reg), reg);
+                    _logger.LogWarning("GPU {Index} {Uuid} cannot report Xid events: {Error} ({Code})", i, uuid, _nvml!.ErrorString(reg), reg);
                 }
 
                 gpu.RegisterError = reg;
@@ -510,7 +514,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     {
         if (!g.Lost)
         {
-            _logger.LogWarning("gpu: GPU {Index} {Uuid} stopped answering: {Error} ({Code} {Number}, from {Where}); its series are absent and gpu_up is 0 until it answers again",
+            _logger.LogWarning("GPU {Index} {Uuid} stopped answering: {Error} ({Code} {Number}, from {Where}); its series are absent and gpu_up is 0 until it answers again",
                 g.Index, g.Uuid, _nvml!.ErrorString(rc), rc, (int)rc, where);
             _wantsDiscovery = true;
         }
@@ -531,7 +535,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
 
     private void Recover(Gpu g)
     {
-        _logger.LogInformation("gpu: GPU {Index} {Uuid} answers again", g.Index, g.Uuid);
+        _logger.LogInformation("GPU {Index} {Uuid} answers again", g.Index, g.Uuid);
         g.Lost = false;
         if (g.Base >= 0)
         {
@@ -878,7 +882,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         {
             if (!_loggedUnknownXidDevice)
             {
-                _logger.LogWarning("gpu: Xid {Xid} from a device NVML did not enumerate; not attributed to a GPU", e.Xid);
+                _logger.LogWarning("Xid {Xid} from a device NVML did not enumerate; not attributed to a GPU", e.Xid);
                 _loggedUnknownXidDevice = true;
             }
 
@@ -895,7 +899,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         count.Count++;
         g.LastXid = e.UnixSeconds;
         _xidsChanged = true;
-        _logger.LogWarning("gpu: GPU {Index} {Uuid} reported Xid {Xid} ({Count} so far)", g.Index, g.Uuid, e.Xid, count.Count);
+        _logger.LogWarning("GPU {Index} {Uuid} reported Xid {Xid} ({Count} so far)", g.Index, g.Uuid, e.Xid, count.Count);
     }
 
     /// <summary>Writes what the collector itself knows: gpu_up, gpu_info, and the absence of a lost GPU's series.</summary>

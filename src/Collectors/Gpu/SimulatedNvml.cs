@@ -36,6 +36,17 @@ public sealed class SimulatedNvml : INvml
         }
     }
 
+    /// <summary>The index of a GPU that runs slower than the others (a straggler), or null.</summary>
+    public int? StragglerGpu { get; init; }
+
+    /// <summary>The index of a GPU that falls off the bus after <see cref="LostAfter"/> (Xid 79, then GPU_IS_LOST), or null.</summary>
+    public int? LostGpu { get; init; }
+
+    /// <summary>When <see cref="LostGpu"/> is lost, counted from the start.</summary>
+    public TimeSpan LostAfter { get; init; } = TimeSpan.FromSeconds(3);
+
+    private bool _lostXidSent;
+
     /// <summary>Queues an Xid event for GPU <paramref name="gpu"/>, delivered to the next wait on an event set.</summary>
     public void InjectXid(int gpu, ulong xid)
     {
@@ -103,8 +114,14 @@ public sealed class SimulatedNvml : INvml
     private double Seconds => _time.GetElapsedTime(_start).TotalSeconds;
 
     /// <summary>The job's utilisation at <paramref name="t"/> seconds for GPU <paramref name="gpu"/>.</summary>
-    private static double Utilization(double t, int gpu)
+    private double Utilization(double t, int gpu)
     {
+        if (gpu == StragglerGpu)
+        {
+            // Its data loader or a throttled clock keeps it behind: the others wait for it in NCCL.
+            return 0.55 + (0.05 * Math.Sin(t));
+        }
+
         if (t % CheckpointEverySeconds > CheckpointEverySeconds - CheckpointSeconds)
         {
             return 0.04;
@@ -118,6 +135,8 @@ public sealed class SimulatedNvml : INvml
 
     private static bool Checkpointing(double t) => t % CheckpointEverySeconds > CheckpointEverySeconds - CheckpointSeconds;
 
+    private bool IsLost(int gpu) => gpu == LostGpu && Seconds >= LostAfter.TotalSeconds;
+
     private sealed class Device(SimulatedNvml owner, int index) : INvmlDevice
     {
         private readonly object _lock = new();
@@ -129,18 +148,36 @@ public sealed class SimulatedNvml : INvml
 
         public NvmlReturn GetUuid(out string uuid)
         {
+            if (owner.IsLost(index))
+            {
+                uuid = "";
+                return NvmlReturn.GpuIsLost;
+            }
+
             uuid = string.Create(CultureInfo.InvariantCulture, $"GPU-simulated-{index:x8}");
             return NvmlReturn.Success;
         }
 
         public NvmlReturn GetName(out string name)
         {
+            if (owner.IsLost(index))
+            {
+                name = "";
+                return NvmlReturn.GpuIsLost;
+            }
+
             name = "NVIDIA H100 80GB HBM3 (simulated)";
             return NvmlReturn.Success;
         }
 
         public NvmlReturn GetPciInfo(out NvmlPciInfo info)
         {
+            if (owner.IsLost(index))
+            {
+                info = new NvmlPciInfo("", 0, 0, 0, 0, 0);
+                return NvmlReturn.GpuIsLost;
+            }
+
             var bus = (uint)(0x53 + (index * 0x10));
             info = new NvmlPciInfo(string.Create(CultureInfo.InvariantCulture, $"simulated-00000000:{bus:X2}:00.0"), 0, bus, 0, 0x233010DE, 0x16C110DE);
             return NvmlReturn.Success;
@@ -148,6 +185,13 @@ public sealed class SimulatedNvml : INvml
 
         public NvmlReturn GetSamples(NvmlSamplingType type, ulong lastSeenTimestamp, Span<NvmlSample> samples, out int count, out NvmlValueType valueType)
         {
+            if (owner.IsLost(index))
+            {
+                count = default;
+                valueType = default;
+                return NvmlReturn.GpuIsLost;
+            }
+
             // The driver keeps a sample every 1/6 s; timestamps here are microseconds of simulated time.
             const double Step = 1.0 / 6;
             valueType = NvmlValueType.UnsignedInt;
@@ -169,7 +213,7 @@ public sealed class SimulatedNvml : INvml
             for (var i = 0; i < count; i++)
             {
                 var k = newest - count + 1 + i;
-                var u = Utilization(k * Step, index);
+                var u = owner.Utilization(k * Step, index);
                 var value = type == NvmlSamplingType.GpuUtilization ? u : u * 0.45;
                 samples[i] = new NvmlSample((ulong)(k * Step * 1e6) + 1, (ulong)Math.Round(value * 100));
             }
@@ -179,13 +223,25 @@ public sealed class SimulatedNvml : INvml
 
         public NvmlReturn GetUtilizationRates(out NvmlUtilization utilization)
         {
-            var u = Utilization(owner.Seconds, index);
+            if (owner.IsLost(index))
+            {
+                utilization = default;
+                return NvmlReturn.GpuIsLost;
+            }
+
+            var u = owner.Utilization(owner.Seconds, index);
             utilization = new NvmlUtilization((uint)Math.Round(u * 100), (uint)Math.Round(u * 45));
             return NvmlReturn.Success;
         }
 
         public NvmlReturn GetMemoryInfo(out NvmlMemory memory)
         {
+            if (owner.IsLost(index))
+            {
+                memory = default;
+                return NvmlReturn.GpuIsLost;
+            }
+
             var used = (ulong)((71.5 + Math.Sin(owner.Seconds / 7 + index)) * (1UL << 30));
             memory = new NvmlMemory(MemoryTotal, MemoryTotal - used, used);
             return NvmlReturn.Success;
@@ -193,12 +249,24 @@ public sealed class SimulatedNvml : INvml
 
         public NvmlReturn GetPowerUsage(out uint milliwatts)
         {
+            if (owner.IsLost(index))
+            {
+                milliwatts = default;
+                return NvmlReturn.GpuIsLost;
+            }
+
             milliwatts = (uint)(Power(owner.Seconds) * 1000);
             return NvmlReturn.Success;
         }
 
         public NvmlReturn GetTotalEnergyConsumption(out ulong millijoules)
         {
+            if (owner.IsLost(index))
+            {
+                millijoules = default;
+                return NvmlReturn.GpuIsLost;
+            }
+
             Advance();
             lock (_lock)
             {
@@ -210,26 +278,44 @@ public sealed class SimulatedNvml : INvml
 
         public NvmlReturn GetTemperature(NvmlTemperatureSensor sensor, out uint celsius)
         {
+            if (owner.IsLost(index))
+            {
+                celsius = default;
+                return NvmlReturn.GpuIsLost;
+            }
+
             celsius = (uint)Math.Round(Temperature(owner.Seconds));
             return NvmlReturn.Success;
         }
 
         public NvmlReturn GetClockInfo(NvmlClockType type, out uint megahertz)
         {
+            if (owner.IsLost(index))
+            {
+                megahertz = default;
+                return NvmlReturn.GpuIsLost;
+            }
+
             megahertz = type switch
             {
                 NvmlClockType.Memory => 2619,
                 NvmlClockType.Video => 1755,
-                _ => Utilization(owner.Seconds, index) < 0.1 ? 345u : Temperature(owner.Seconds) > 72 ? 1755u : 1980u,
+                _ => owner.Utilization(owner.Seconds, index) < 0.1 ? 345u : Temperature(owner.Seconds) > 72 ? 1755u : 1980u,
             };
             return NvmlReturn.Success;
         }
 
         public NvmlReturn GetClocksEventReasons(out ulong reasons)
         {
+            if (owner.IsLost(index))
+            {
+                reasons = default;
+                return NvmlReturn.GpuIsLost;
+            }
+
             var t = owner.Seconds;
             var r = NvmlClocksEventReasons.None;
-            if (Utilization(t, index) < 0.1)
+            if (owner.Utilization(t, index) < 0.1)
             {
                 r |= NvmlClocksEventReasons.GpuIdle;
             }
@@ -250,6 +336,11 @@ public sealed class SimulatedNvml : INvml
 
         public NvmlReturn GetFieldValues(Span<NvmlFieldValue> values)
         {
+            if (owner.IsLost(index))
+            {
+                return NvmlReturn.GpuIsLost;
+            }
+
             Advance();
             for (var i = 0; i < values.Length; i++)
             {
@@ -275,12 +366,24 @@ public sealed class SimulatedNvml : INvml
 
         public NvmlReturn GetTotalEccErrors(NvmlMemoryErrorType errorType, NvmlEccCounterType counterType, out ulong count)
         {
+            if (owner.IsLost(index))
+            {
+                count = default;
+                return NvmlReturn.GpuIsLost;
+            }
+
             count = 0;
             return NvmlReturn.Success;
         }
 
         public NvmlReturn GetComputeRunningProcesses(Span<NvmlProcessInfo> processes, out int count)
         {
+            if (owner.IsLost(index))
+            {
+                count = default;
+                return NvmlReturn.GpuIsLost;
+            }
+
             count = 1;
             if (processes.IsEmpty)
             {
@@ -292,9 +395,9 @@ public sealed class SimulatedNvml : INvml
             return NvmlReturn.Success;
         }
 
-        private double Power(double t) => 95 + (580 * Utilization(t, index)) + (6 * Math.Sin((t * 3.1) + index));
+        private double Power(double t) => 95 + (580 * owner.Utilization(t, index)) + (6 * Math.Sin((t * 3.1) + index));
 
-        private double Temperature(double t) => 38 + (34 * Utilization(t, index)) + (index % 3);
+        private double Temperature(double t) => 38 + (34 * owner.Utilization(t, index)) + (index % 3);
 
         /// <summary>Integrates energy and bytes up to now.</summary>
         private void Advance()
@@ -329,6 +432,13 @@ public sealed class SimulatedNvml : INvml
         {
             lock (owner._events)
             {
+                if (owner.LostGpu is { } lost && !owner._lostXidSent && owner.IsLost(lost))
+                {
+                    // Xid 79: the GPU has fallen off the bus.
+                    owner._lostXidSent = true;
+                    owner._pending.Enqueue(new NvmlEvent(owner._devices[lost], NvmlEventType.XidCriticalError, 79));
+                }
+
                 if (owner._pending.Count == 0)
                 {
                     Monitor.Wait(owner._events, TimeSpan.FromMilliseconds(timeoutMilliseconds));

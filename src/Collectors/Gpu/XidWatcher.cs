@@ -119,7 +119,7 @@ internal sealed class XidWatcher : IDisposable
                 {
                     if (rc != _lastError)
                     {
-                        _logger.LogWarning("gpu: waiting for Xid events failed: {Error} ({Code}); retrying every second",
+                        _logger.LogWarning("waiting for Xid events failed: {Error} ({Code}); retrying every second",
                             rc, (int)rc);
                         _lastError = rc;
                     }
