@@ -31,7 +31,7 @@ public partial class EndToEndTests
     {
         await using var agent = StartOn(fixture);
         await agent.WaitHealthyAsync();
-        var text = await agent.ScrapeAsync();
+        var text = await agent.ScrapeSettledAsync(EndToEndTests.Normalize);
 
         Promtool.AssertMetricsValid(text);
         Golden.AssertMatches($"e2e/{fixture}.prom", Normalize(text));

@@ -36,8 +36,8 @@ public sealed class UnavailableSeries(string collector, ILogger logger)
 
         _current[key] = (reason, Family.With(collector, device, port, counter, reason));
         Changed = true;
-        logger.LogWarning("counter {Counter} of {Device} port {Port} is not exported: {Reason} ({Where})",
-            counter, device, port.Length == 0 ? "-" : port, reason, where);
+        var of = port.Length == 0 ? device : $"{device} port {port}";
+        logger.LogWarning("counter {Counter} of {Device} is not exported: {Reason} ({Where})", counter, of.Length == 0 ? "-" : of, reason, where);
     }
 
     /// <summary>Marks a counter available again, logging when it was not.</summary>
@@ -46,8 +46,8 @@ public sealed class UnavailableSeries(string collector, ILogger logger)
         if (_current.Remove((device, port, counter)))
         {
             Changed = true;
-            logger.LogInformation("counter {Counter} of {Device} port {Port} is readable again",
-                counter, device, port.Length == 0 ? "-" : port);
+            var of = port.Length == 0 ? device : $"{device} port {port}";
+            logger.LogInformation("counter {Counter} of {Device} is readable again", counter, of.Length == 0 ? "-" : of);
         }
     }
 

@@ -130,6 +130,31 @@ public sealed partial class AgentProcess : IAsyncDisposable
     /// <summary>Scrapes <c>/metrics</c> in the Prometheus text format.</summary>
     public Task<string> ScrapeAsync() => Http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
 
+    /// <summary>
+    /// Scrapes until two scrapes 300 ms apart are the same once <paramref name="normalize"/> has masked
+    /// what changes on its own (durations, timestamps): the state after discovery and the first ticks
+    /// of every collector have settled.
+    /// </summary>
+    public async Task<string> ScrapeSettledAsync(Func<string, string> normalize)
+    {
+        var previous = normalize(await ScrapeAsync());
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(300);
+            var text = await ScrapeAsync();
+            var current = normalize(text);
+            if (current == previous)
+            {
+                return text;
+            }
+
+            previous = current;
+        }
+
+        throw new TimeoutException("the exposition did not settle within 20 s");
+    }
+
     /// <summary>Waits for the process to exit; false on timeout.</summary>
     public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
 
