@@ -1,7 +1,7 @@
 /*
  * fake_nvml.c: a stand-in for libnvidia-ml.so.1 that the tests load through the agent's real
  * binding. It exports the entry points the agent resolves, with the signatures and struct layouts
- * written down in docs/nvml.md (declared here from that table, not copied from NVIDIA's header),
+ * of nvml.h (API version 13, x86-64; declared here from the documented layouts, not copied from NVIDIA's header),
  * and plays a scenario file so a test can script GPUs, values, per-call errors, lost GPUs, Xid
  * events and calls that hang, and change them while the agent runs.
  *
@@ -49,7 +49,7 @@ enum {
     R_INSUFFICIENT_SIZE = 7, R_TIMEOUT = 10, R_ARGUMENT_VERSION_MISMATCH = 25, R_UNKNOWN = 999,
 };
 
-/* Layouts from docs/nvml.md (x86-64). */
+/* Layouts of nvml.h, API version 13, x86-64. */
 typedef struct {
     char busIdLegacy[16];
     unsigned int domain, bus, device, pciDeviceId, pciSubSystemId;

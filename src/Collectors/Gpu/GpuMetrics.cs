@@ -91,7 +91,7 @@ internal static class GpuMetrics
         (NvmlClocksEventReasons.HwPowerBrakeSlowdown, "hw_power_brake"),
     ];
 
-    /// <summary>Xids given a zero series on every GPU from the start (docs/nvml.md: worth alerting on, or common application faults).</summary>
+    /// <summary>Xids given a zero series on every GPU from the start (NVIDIA: worth alerting on, or common application faults).</summary>
     public static readonly ulong[] KnownXids = [13, 31, 43, 48, 62, 64, 74, 79, 95, 119, 120];
 
     private static readonly MetricFamily ClockEventFamily = new("gpu_clock_event_active",

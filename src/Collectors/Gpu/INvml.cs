@@ -3,7 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 namespace EfaAgent.Collectors.Gpu;
 
 /// <summary>
-/// The part of NVML the GPU collector uses, one method per NVML entry point (docs/nvml.md). The real
+/// The part of NVML the GPU collector uses, one method per NVML entry point (nvml.h, API version 13). The real
 /// binding (<see cref="Interop.NvmlLibrary"/>) and <see cref="SimulatedNvml"/> implement it. Every
 /// method returns NVML's own code; a method whose entry point the loaded library lacks returns
 /// <see cref="NvmlReturn.FunctionNotFound"/>. Calls may block: the collector makes them only from its

@@ -9,7 +9,7 @@ internal static partial class Interop
     /// <c>libnvidia-ml.so.1</c>. The library is loaded at run time from a configurable path with
     /// <see cref="NativeLibrary"/> and every entry point is a function pointer resolved from it, so that a
     /// missing library or an old driver that lacks a versioned entry point is a result code, never a
-    /// crash. Struct layouts follow docs/nvml.md (x86-64) and are pinned by tests. Everything here is
+    /// crash. Struct layouts follow nvml.h (API version 13, x86-64) and are pinned by tests. Everything here is
     /// raw; <see cref="NvmlLibrary"/> is the safe wrapper.
     /// </summary>
     internal static unsafe partial class Nvml

@@ -4,7 +4,7 @@ using Native = EfaAgent.Collectors.Interop.Interop.Nvml;
 
 namespace EfaAgent.Tests.Gpu;
 
-/// <summary>The blittable structs match the x86-64 layouts in docs/nvml.md, field by field.</summary>
+/// <summary>The blittable structs match the x86-64 layouts of nvml.h (API version 13), field by field.</summary>
 public class NvmlStructLayoutTests
 {
     public static TheoryData<Type, int> Sizes => new()
