@@ -36,7 +36,7 @@ public sealed class SimulatedNvml : INvml
         }
     }
 
-    /// <summary>The index of a GPU that runs slower than the others (a straggler), or null.</summary>
+    /// <summary>The index of a GPU that runs slower than the others (a straggler: its clocks held down by a hardware slowdown), or null.</summary>
     public int? StragglerGpu { get; init; }
 
     /// <summary>The index of a GPU that falls off the bus after <see cref="LostAfter"/> (Xid 79, then GPU_IS_LOST), or null.</summary>
@@ -300,7 +300,7 @@ public sealed class SimulatedNvml : INvml
             {
                 NvmlClockType.Memory => 2619,
                 NvmlClockType.Video => 1755,
-                _ => owner.Utilization(owner.Seconds, index) < 0.1 ? 345u : Temperature(owner.Seconds) > 72 ? 1755u : 1980u,
+                _ => index == owner.StragglerGpu ? 1110u : owner.Utilization(owner.Seconds, index) < 0.1 ? 345u : Temperature(owner.Seconds) > 72 ? 1755u : 1980u,
             };
             return NvmlReturn.Success;
         }
@@ -323,6 +323,12 @@ public sealed class SimulatedNvml : INvml
             if (Temperature(t) > 72)
             {
                 r |= NvmlClocksEventReasons.SwThermalSlowdown;
+            }
+
+            if (index == owner.StragglerGpu)
+            {
+                // The straggler's cause: its clocks are held down by a hardware slowdown.
+                r |= NvmlClocksEventReasons.HwSlowdown;
             }
 
             if (Power(t) > 660)
@@ -397,7 +403,7 @@ public sealed class SimulatedNvml : INvml
 
         private double Power(double t) => 95 + (580 * owner.Utilization(t, index)) + (6 * Math.Sin((t * 3.1) + index));
 
-        private double Temperature(double t) => 38 + (34 * owner.Utilization(t, index)) + (index % 3);
+        private double Temperature(double t) => 38 + (30 * owner.Utilization(t, index)) + (index % 3);
 
         /// <summary>Integrates energy and bytes up to now.</summary>
         private void Advance()
