@@ -25,7 +25,7 @@ public class CollectorGoldenTests
         collector.Discover();
         collector.Sample(Stopwatch.GetTimestamp());
 
-        MatchGolden(fixture + ".txt", FrameText.Lines(collector.Frame));
+        Golden.AssertMatches($"collectors/{fixture}.txt", string.Join('\n', FrameText.Lines(collector.Frame)) + "\n");
     }
 
     [Theory]
@@ -36,20 +36,6 @@ public class CollectorGoldenTests
         collector.Discover();
         collector.Sample(Stopwatch.GetTimestamp());
 
-        MatchGolden(fixture + ".netdev.txt", FrameText.Lines(collector.Frame));
-    }
-
-    private static void MatchGolden(string name, string[] lines)
-    {
-        var path = Repo.PathTo("tests", "golden", "collectors", name);
-        var actual = string.Join('\n', lines) + "\n";
-        if (Environment.GetEnvironmentVariable("UPDATE_GOLDEN") == "1")
-        {
-            File.WriteAllText(path, actual);
-            return;
-        }
-
-        Assert.True(File.Exists(path), $"{path} is missing: run UPDATE_GOLDEN=1 dotnet test and review it");
-        Assert.Equal(File.ReadAllText(path), actual);
+        Golden.AssertMatches($"collectors/{fixture}.netdev.txt", string.Join('\n', FrameText.Lines(collector.Frame)) + "\n");
     }
 }

@@ -150,25 +150,8 @@ public sealed partial class SamplingService : BackgroundService
                 continue;
             }
 
-            try
+            if (!Run(static c => c.Discover(), c, c.Name, ref _discoveryFailing[i], discovery: true))
             {
-                c.Discover();
-                if (_discoveryFailing[i])
-                {
-                    _discoveryFailing[i] = false;
-                    LogDiscoveryRecovered(c.Name);
-                }
-            }
-#pragma warning disable CA1031 // a collector's failure must not stop the others
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                if (!_discoveryFailing[i])
-                {
-                    _discoveryFailing[i] = true;
-                    LogDiscoveryFailed(c.Name, e.Message, e);
-                }
-
                 _self.RecordCollector(i, success: false, 0, c.DeviceCount, failedNow: true);
             }
         }
@@ -178,30 +161,56 @@ public sealed partial class SamplingService : BackgroundService
     {
         var c = _collectors[i];
         var start = Stopwatch.GetTimestamp();
-        var failedNow = false;
+        var ok = Run(static s => s.Collector.Sample(s.Timestamp), (Collector: c, Timestamp: timestamp), c.Name, ref _sampleFailing[i], discovery: false);
+        _self.RecordCollector(i, ok && !_discoveryFailing[i], Stopwatch.GetElapsedTime(start).TotalSeconds, c.DeviceCount, failedNow: !ok);
+        _store.Publish(i, c.Frame);
+    }
+
+    /// <summary>
+    /// Runs one step of a collector; a failure is logged when it starts and a recovery when it ends,
+    /// never on every tick. Returns whether the step worked. The step is a static lambda over a
+    /// value-type state, so a tick allocates no closure.
+    /// </summary>
+    private bool Run<TState>(Action<TState> step, TState state, string collector, ref bool failing, bool discovery)
+    {
         try
         {
-            c.Sample(timestamp);
-            if (_sampleFailing[i])
-            {
-                _sampleFailing[i] = false;
-                LogSampleRecovered(c.Name);
-            }
+            step(state);
         }
 #pragma warning disable CA1031 // a collector's failure must not stop the others
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            failedNow = true;
-            if (!_sampleFailing[i])
+            if (!failing)
             {
-                _sampleFailing[i] = true;
-                LogSampleFailed(c.Name, e.Message, e);
+                failing = true;
+                if (discovery)
+                {
+                    LogDiscoveryFailed(collector, e.Message, e);
+                }
+                else
+                {
+                    LogSampleFailed(collector, e.Message, e);
+                }
+            }
+
+            return false;
+        }
+
+        if (failing)
+        {
+            failing = false;
+            if (discovery)
+            {
+                LogDiscoveryRecovered(collector);
+            }
+            else
+            {
+                LogSampleRecovered(collector);
             }
         }
 
-        _self.RecordCollector(i, !failedNow && !_discoveryFailing[i], Stopwatch.GetElapsedTime(start).TotalSeconds, c.DeviceCount, failedNow);
-        _store.Publish(i, c.Frame);
+        return true;
     }
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "sampling {Collectors} every {IntervalMs} ms; discovery every {DiscoverySeconds} s")]

@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using System.Text;
 
 namespace EfaAgent.Tests.Support;
 
@@ -12,13 +10,11 @@ namespace EfaAgent.Tests.Support;
 /// </summary>
 public sealed partial class AgentProcess : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly StringBuilder _output = new();
-    private readonly Lock _outputLock = new();
+    private readonly ChildProcess _child;
 
-    private AgentProcess(Process process, int port)
+    private AgentProcess(ChildProcess child, int port)
     {
-        _process = process;
+        _child = child;
         Port = port;
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
     }
@@ -33,22 +29,13 @@ public sealed partial class AgentProcess : IAsyncDisposable
     public HttpClient Http { get; }
 
     /// <summary>Everything it printed so far.</summary>
-    public string Output
-    {
-        get
-        {
-            lock (_outputLock)
-            {
-                return _output.ToString();
-            }
-        }
-    }
+    public string Output => _child.Output;
 
     /// <summary>Whether it has exited.</summary>
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _child.Process.HasExited;
 
     /// <summary>Its exit code (after it exited).</summary>
-    public int ExitCode => _process.ExitCode;
+    public int ExitCode => _child.Process.ExitCode;
 
     /// <summary>A free TCP port on 127.0.0.1.</summary>
     public static int FreePort()
@@ -62,39 +49,14 @@ public sealed partial class AgentProcess : IAsyncDisposable
     public static AgentProcess Start(IEnumerable<string> args, IDictionary<string, string>? environment = null, bool addListenAddress = true)
     {
         var port = FreePort();
-        var psi = new ProcessStartInfo(Executable)
+        var argv = addListenAddress ? [.. args, $"--web.listen-address=127.0.0.1:{port}"] : args;
+        var env = new Dictionary<string, string?>(StringComparer.Ordinal) { ["JOURNAL_STREAM"] = null };
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
+            env[k] = v;
         }
 
-        if (addListenAddress)
-        {
-            psi.ArgumentList.Add($"--web.listen-address=127.0.0.1:{port}");
-        }
-
-        psi.Environment.Remove("JOURNAL_STREAM");
-        if (environment is not null)
-        {
-            foreach (var (k, v) in environment)
-            {
-                psi.Environment[k] = v;
-            }
-        }
-
-        var process = new Process { StartInfo = psi };
-        var agent = new AgentProcess(process, port);
-        process.OutputDataReceived += (_, e) => agent.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => agent.Append(e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return agent;
+        return new AgentProcess(ChildProcess.Start(Executable, argv, env), port);
     }
 
     /// <summary>Waits until <c>/healthz</c> answers 200 (the first tick is published).</summary>
@@ -103,9 +65,9 @@ public sealed partial class AgentProcess : IAsyncDisposable
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
         while (DateTime.UtcNow < deadline)
         {
-            if (_process.HasExited)
+            if (_child.Process.HasExited)
             {
-                throw new InvalidOperationException($"efa-agent exited with {_process.ExitCode}:\n{Output}");
+                throw new InvalidOperationException($"efa-agent exited with {_child.Process.ExitCode}:\n{Output}");
             }
 
             try
@@ -156,47 +118,31 @@ public sealed partial class AgentProcess : IAsyncDisposable
     }
 
     /// <summary>Waits for the process to exit; false on timeout.</summary>
-    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+    public bool WaitForExit(TimeSpan timeout) => _child.Process.WaitForExit(timeout);
 
     /// <summary>Sends a signal (15 = SIGTERM, 2 = SIGINT).</summary>
     public void Signal(int signal)
     {
-        if (Kill(_process.Id, signal) != 0)
+        if (Kill(_child.Process.Id, signal) != 0)
         {
-            throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
+            throw new InvalidOperationException($"kill({_child.Process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
         }
     }
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
         Http.Dispose();
-        if (!_process.HasExited)
+        if (!_child.Process.HasExited)
         {
             Signal(15);
-            if (!_process.WaitForExit(TimeSpan.FromSeconds(5)))
-            {
-                _process.Kill(entireProcessTree: true);
-            }
+            _child.Process.WaitForExit(TimeSpan.FromSeconds(5));
         }
 
-        await _process.WaitForExitAsync();
-        _process.Dispose();
+        _child.Dispose(); // kills it if SIGTERM was not enough
+        return ValueTask.CompletedTask;
     }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
-
-    private void Append(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_outputLock)
-        {
-            _output.AppendLine(line);
-        }
-    }
 }

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 
 namespace EfaAgent.Tests.Support;
@@ -11,13 +9,11 @@ namespace EfaAgent.Tests.Support;
 /// </summary>
 public sealed class PrometheusServer : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly StringBuilder _log = new();
-    private readonly Lock _logLock = new();
+    private readonly ChildProcess _child;
 
-    private PrometheusServer(Process process, int port)
+    private PrometheusServer(ChildProcess child, int port)
     {
-        _process = process;
+        _child = child;
         Port = port;
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(20) };
     }
@@ -29,40 +25,21 @@ public sealed class PrometheusServer : IAsyncDisposable
     public HttpClient Http { get; }
 
     /// <summary>What it logged.</summary>
-    public string Log
-    {
-        get
-        {
-            lock (_logLock)
-            {
-                return _log.ToString();
-            }
-        }
-    }
+    public string Log => _child.Output;
 
     /// <summary>Starts Prometheus with <paramref name="configFile"/>, storing under <paramref name="dataDir"/>.</summary>
     public static async Task<PrometheusServer> StartAsync(string configFile, string dataDir)
     {
-        var binary = FindOnPath("prometheus") ?? throw new InvalidOperationException("prometheus not found on PATH: install the Debian package 'prometheus' (.ci/run does)");
+        var binary = ChildProcess.FindOnPath("prometheus") ?? throw new InvalidOperationException("prometheus not found on PATH: install the Debian package 'prometheus' (.ci/run does)");
         var port = AgentProcess.FreePort();
-        var psi = new ProcessStartInfo(binary)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add("--config.file=" + configFile);
-        psi.ArgumentList.Add("--storage.tsdb.path=" + dataDir);
-        psi.ArgumentList.Add($"--web.listen-address=127.0.0.1:{port}");
-        psi.ArgumentList.Add("--log.level=warn");
-        var process = new Process { StartInfo = psi };
-        var server = new PrometheusServer(process, port);
-        process.OutputDataReceived += (_, e) => server.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => server.Append(e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
+        var server = new PrometheusServer(ChildProcess.Start(binary,
+        [
+            "--config.file=" + configFile,
+            "--storage.tsdb.path=" + dataDir,
+            $"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ]), port);
+        var process = server._child.Process;
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (DateTime.UtcNow < deadline)
         {
@@ -158,30 +135,11 @@ public sealed class PrometheusServer : IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
         Http.Dispose();
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-        }
-
-        await _process.WaitForExitAsync();
-        _process.Dispose();
-    }
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
-
-    private void Append(string? line)
-    {
-        if (line is not null)
-        {
-            lock (_logLock)
-            {
-                _log.AppendLine(line);
-            }
-        }
+        _child.Dispose();
+        return ValueTask.CompletedTask;
     }
 }
 

@@ -8,7 +8,7 @@ public static class Promtool
     /// <summary>Runs promtool with <paramref name="args"/> and <paramref name="stdin"/>; returns exit code and output.</summary>
     public static (int ExitCode, string Output) Run(string stdin, params string[] args)
     {
-        var path = Find() ?? throw new InvalidOperationException("promtool not found on PATH: install the Debian package 'prometheus' (.ci/run does)");
+        var path = ChildProcess.FindOnPath("promtool") ?? throw new InvalidOperationException("promtool not found on PATH: install the Debian package 'prometheus' (.ci/run does)");
         var psi = new ProcessStartInfo(path)
         {
             RedirectStandardInput = true,
@@ -35,19 +35,5 @@ public static class Promtool
     {
         var (code, output) = Run(exposition, "check", "metrics");
         Assert.True(code == 0 && output.Trim().Length == 0, $"promtool check metrics failed ({code}):\n{output}");
-    }
-
-    private static string? Find()
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':'))
-        {
-            var candidate = Path.Combine(dir, "promtool");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return null;
     }
 }
