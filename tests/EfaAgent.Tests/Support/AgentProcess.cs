@@ -130,8 +130,19 @@ public sealed partial class AgentProcess : IAsyncDisposable
     /// <summary>Scrapes <c>/metrics</c> in the Prometheus text format.</summary>
     public Task<string> ScrapeAsync() => Http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
 
-    /// <summary>Waits for the process to exit; false on timeout.</summary>
-    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+    /// <summary>Waits for the process to exit and for its output to be read; false on timeout.</summary>
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout))
+        {
+            return false;
+        }
+
+        // The timed wait returns without waiting for the output handlers, so on a busy machine the last
+        // lines could still be missing from Output; the untimed wait returns once both streams are read.
+        _process.WaitForExit();
+        return true;
+    }
 
     /// <summary>Sends a signal (15 = SIGTERM, 2 = SIGINT).</summary>
     public void Signal(int signal)
