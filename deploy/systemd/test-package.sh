@@ -25,7 +25,8 @@
 #                   removal, rollback, purge twice; with and without a running
 #                   systemd and with and without adduser
 #
-# Every step runs to its end; the script exits 1 if any check failed. Needs
+# A failed check is reported and the step goes on; the script exits 1 if any
+# check failed (a command failing where no check expects it stops it). Needs
 # dpkg-deb, lintian, readelf (binutils), curl and python3 (for a free port).
 # Nothing outside a temporary directory is changed; the agent listens on
 # 127.0.0.1 only.
