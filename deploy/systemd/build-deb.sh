@@ -53,7 +53,11 @@ if [ -z "$publish_dir" ]; then
     # 101 MB, starts in 0.3 s and takes 78 MB; see README "Publishing").
     # InformationalVersion carries the package version into the binary
     # (efa_agent_build_info{version}).
+    # --artifacts-path keeps bin/ and obj/ in the scratch directory: the
+    # linux-x64 restore leaves the checkout's obj/ (shared with the Debug
+    # build that `dotnet test` runs this from) untouched.
     dotnet publish "$repo/src/Agent/Agent.csproj" -c Release -r linux-x64 \
+        --artifacts-path "$work/artifacts" \
         -p:PublishAot=true \
         -p:InformationalVersion="$version" \
         -o "$publish_dir"

@@ -117,8 +117,19 @@ public sealed partial class AgentProcess : IAsyncDisposable
         throw new TimeoutException("the exposition did not settle within 20 s");
     }
 
-    /// <summary>Waits for the process to exit; false on timeout.</summary>
-    public bool WaitForExit(TimeSpan timeout) => _child.Process.WaitForExit(timeout);
+    /// <summary>Waits for the process to exit and for its output to be read; false on timeout.</summary>
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_child.Process.WaitForExit(timeout))
+        {
+            return false;
+        }
+
+        // The timed wait returns without waiting for the output handlers, so on a busy machine the last
+        // lines could still be missing from Output; the untimed wait returns once both streams are read.
+        _child.Process.WaitForExit();
+        return true;
+    }
 
     /// <summary>Sends a signal (15 = SIGTERM, 2 = SIGINT).</summary>
     public void Signal(int signal)
