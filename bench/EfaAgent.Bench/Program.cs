@@ -7,6 +7,7 @@ using EfaAgent.Collectors.Efa;
 using EfaAgent.Collectors.NetDev;
 using Microsoft.Extensions.Logging.Abstractions;
 using Prometheus;
+using EfaAgent.Bench;
 using ICollector = EfaAgent.Collectors.ICollector;
 
 // Measures one tick of the sampling loop on a fixture tree: the time of each collector's Sample()
@@ -14,9 +15,17 @@ using ICollector = EfaAgent.Collectors.ICollector;
 // the snapshot for a scrape.
 //
 //   dotnet run -c Release --project bench/EfaAgent.Bench -- [fixture-root] [ticks]
+//   dotnet run -c Release --project bench/EfaAgent.Bench -- gpu [ticks]
 //
-// fixture-root defaults to tests/fixtures/p5-617 (32 EFA devices, kernel 6.17 counter set).
-var root = args.Length > 0 ? args[0] : FindFixture("p5-617");
+// fixture-root defaults to tests/fixtures/p5-617 (32 EFA devices, kernel 6.17 counter set); `gpu`
+// measures the GPU collector with eight GPUs behind the fake libnvidia-ml.so.1 (needs cc).
+if (args.Length > 0 && args[0] == "gpu")
+{
+    GpuBench.Run(RepoRoot(), args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3000);
+    return;
+}
+
+var root = args.Length > 0 ? args[0] : Path.Combine(RepoRoot(), "tests", "fixtures", "p5-617");
 var ticks = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5000;
 var interval = TimeSpan.FromMilliseconds(250);
 
@@ -105,15 +114,7 @@ void Tick(long now, double[][]? times, int index)
     }
 }
 
-static void Report(string what, double[] microseconds)
-{
-    var sorted = microseconds.Order().ToArray();
-    double P(double q) => sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))];
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"{what}: median {P(0.5):F1} us, p90 {P(0.9):F1} us, p99 {P(0.99):F1} us, max {sorted[^1]:F1} us"));
-}
-
-static string FindFixture(string name)
+static string RepoRoot()
 {
     var dir = new DirectoryInfo(AppContext.BaseDirectory);
     while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "EfaAgent.sln")))
@@ -121,5 +122,18 @@ static string FindFixture(string name)
         dir = dir.Parent;
     }
 
-    return Path.Combine(dir?.FullName ?? ".", "tests", "fixtures", name);
+    return dir?.FullName ?? ".";
+}
+
+/// <summary>The benchmark's entry point and its report format.</summary>
+internal static partial class Program
+{
+    /// <summary>Prints the median and tail of a set of timings in microseconds.</summary>
+    internal static void Report(string what, double[] microseconds)
+    {
+        var sorted = microseconds.Order().ToArray();
+        double P(double q) => sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))];
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{what}: median {P(0.5):F1} us, p90 {P(0.9):F1} us, p99 {P(0.99):F1} us, max {sorted[^1]:F1} us"));
+    }
 }
