@@ -165,8 +165,9 @@ public sealed class NvmlLibraryTests(FakeNvmlBuild build) : IClassFixture<FakeNv
         Assert.All(buffer[..n], s => Assert.Equal(87.0, s.ToDouble(type)));
         Assert.True(buffer[n - 1].TimeStamp > buffer[0].TimeStamp);
 
-        // Nothing newer than the newest sample: NOT_FOUND, as when a GPU idles.
-        Assert.Equal(NvmlReturn.NotFound, d.GetSamples(NvmlSamplingType.GpuUtilization, buffer[n - 1].TimeStamp, buffer, out _, out _));
+        // Nothing newer than the last one seen: NOT_FOUND, as when a GPU idles. (The fake makes a sample
+        // every 100 ms of wall time, so "last seen" is put a minute ahead: a busy machine cannot race it.)
+        Assert.Equal(NvmlReturn.NotFound, d.GetSamples(NvmlSamplingType.GpuUtilization, buffer[n - 1].TimeStamp + 60_000_000, buffer, out _, out _));
         nvml.Shutdown();
     }
 
