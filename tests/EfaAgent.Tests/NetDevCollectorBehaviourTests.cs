@@ -106,4 +106,26 @@ public sealed class NetDevCollectorBehaviourTests : IDisposable
         Assert.Contains("netdev_transmit_peak_bytes_per_second{device=\"ens32\"} 4000000", lines); // 1 MB in 250 ms
         Assert.Contains("netdev_receive_peak_bytes_per_second{device=\"ens32\"} 0", lines);
     }
+
+    [Fact]
+    public void Include_and_exclude_patterns_match_whole_interface_names()
+    {
+        var options = EfaAgent.Agent.Options.OptionsLoader.Load(
+            ["--collector.netdev.device-include=ens.*", "--collector.netdev.device-exclude=ens6|ens1.*"], _ => null).Options!;
+        using var collector = new NetDevCollector(
+            new NetDevCollectorOptions(Repo.Fixture("p4d-postsplit", "proc"), options.NetdevInclude, options.NetdevExclude, TestCollectors.Interval, TestCollectors.Window),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        collector.Discover();
+        collector.Sample(Stopwatch.GetTimestamp());
+
+        var devices = FrameText.Lines(collector.Frame)
+            .Select(l => l[(l.IndexOf("device=\"", StringComparison.Ordinal) + 8)..])
+            .Select(l => l[..l.IndexOf('"', StringComparison.Ordinal)])
+            .Distinct()
+            .Order(StringComparer.Ordinal);
+
+        // ens1.* excludes ens130 and ens163; "ens6" excludes nothing, since a pattern must match the whole
+        // name (ens65 stays); lo is not included.
+        Assert.Equal(["ens32", "ens65"], devices);
+    }
 }
