@@ -36,8 +36,7 @@ public sealed class UnavailableSeries(string collector, ILogger logger)
 
         _current[key] = (reason, Family.With(collector, device, port, counter, reason));
         Changed = true;
-        var of = port.Length == 0 ? device : $"{device} port {port}";
-        logger.LogWarning("counter {Counter} of {Device} is not exported: {Reason} ({Where})", counter, of.Length == 0 ? "-" : of, reason, where);
+        logger.LogWarning("counter {Counter} of {Device} is not exported: {Reason} ({Where})", counter, Owner(device, port), reason, where);
     }
 
     /// <summary>Marks a counter available again, logging when it was not.</summary>
@@ -46,8 +45,7 @@ public sealed class UnavailableSeries(string collector, ILogger logger)
         if (_current.Remove((device, port, counter)))
         {
             Changed = true;
-            var of = port.Length == 0 ? device : $"{device} port {port}";
-            logger.LogInformation("counter {Counter} of {Device} is readable again", counter, of.Length == 0 ? "-" : of);
+            logger.LogInformation("counter {Counter} of {Device} is readable again", counter, Owner(device, port));
         }
     }
 
@@ -75,4 +73,8 @@ public sealed class UnavailableSeries(string collector, ILogger logger)
         Changed = false;
         return _current.Count;
     }
+
+    /// <summary>The device and port a counter belongs to, for a log line: "rdmap16s27 port 1", "ens32", or "-".</summary>
+    private static string Owner(string device, string port) =>
+        port.Length > 0 ? $"{device} port {port}" : device.Length > 0 ? device : "-";
 }

@@ -47,34 +47,17 @@ public static class SysfsText
     }
 
     /// <summary>Names of the entries of a directory, sorted ordinally; empty when it does not exist.</summary>
-    public static string[] ListNames(string directory, bool directoriesOnly = false)
-    {
-        try
-        {
-            var entries = directoriesOnly
-                ? Directory.GetDirectories(directory)
-                : Directory.GetFileSystemEntries(directory);
-            var names = new string[entries.Length];
-            for (var i = 0; i < entries.Length; i++)
-            {
-                names[i] = System.IO.Path.GetFileName(entries[i]);
-            }
-
-            Array.Sort(names, StringComparer.Ordinal);
-            return names;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return [];
-        }
-    }
+    public static string[] ListNames(string directory, bool directoriesOnly = false) =>
+        SortedNames(directoriesOnly ? Directory.GetDirectories : Directory.GetFileSystemEntries, directory);
 
     /// <summary>Names of the regular files (or links to files) of a directory, sorted; empty when it does not exist.</summary>
-    public static string[] ListFiles(string directory)
+    public static string[] ListFiles(string directory) => SortedNames(Directory.GetFiles, directory);
+
+    private static string[] SortedNames(Func<string, string[]> list, string directory)
     {
         try
         {
-            var entries = Directory.GetFiles(directory);
+            var entries = list(directory);
             var names = new string[entries.Length];
             for (var i = 0; i < entries.Length; i++)
             {
