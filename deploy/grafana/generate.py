@@ -493,7 +493,7 @@ def node_dashboard():
     L.add(stat(
         "EFA devices",
         "EFA devices the agent found, next to the number this instance type has "
-        "(p4d 4, p5 32, p5en 16, trn1 8). Fewer found than expected: see the EfaDevicesMissing runbook.",
+        "(p4d 4, p5 32, p5en 16, trn1 8, trn1n 16). Fewer found than expected: see the EfaDevicesMissing runbook.",
         targets((f"max(efa_devices{{{n}}})", "found"),
                 (f"max(efa_devices_expected{{{n}}})", "expected")),
         "none", color_mode="none", graph="none", text_mode="value_and_name",

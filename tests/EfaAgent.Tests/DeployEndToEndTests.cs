@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using EfaAgent.Agent.Scrape;
 using EfaAgent.Tests.Support;
 
 namespace EfaAgent.Tests;
@@ -269,19 +270,8 @@ public sealed partial class DeployEndToEndTests
     }
 
     /// <summary>Family and sample names in the agents' expositions (a counter is used by its _total name).</summary>
-    private static HashSet<string> ServedNames(IEnumerable<string> expositions)
-    {
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var line in expositions.SelectMany(e => e.Split('\n')))
-        {
-            if (line.Length > 0 && !line.StartsWith('#'))
-            {
-                names.Add(line[..line.IndexOfAny(['{', ' '])]);
-            }
-        }
-
-        return names;
-    }
+    private static HashSet<string> ServedNames(IEnumerable<string> expositions) =>
+        expositions.SelectMany(e => ExpositionParser.Parse(e).Names).ToHashSet(StringComparer.Ordinal);
 
     [GeneratedRegex(@"for: \d+[smh]")]
     private static partial Regex ForDuration();

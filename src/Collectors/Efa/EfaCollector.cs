@@ -58,17 +58,6 @@ public sealed class EfaCollector : ICollector
         "efa_devices_expected", "Number of EFA devices this instance type has (absent for an instance type the agent does not know).",
         MetricType.Gauge, "instance_type");
 
-    private static readonly Dictionary<string, int> ExpectedEfaByInstanceType = new(StringComparer.Ordinal)
-    {
-        ["p4d.24xlarge"] = 4,
-        ["p4de.24xlarge"] = 4,
-        ["p5.48xlarge"] = 32,
-        ["p5e.48xlarge"] = 32,
-        ["p5en.48xlarge"] = 16,
-        ["trn1.32xlarge"] = 8,
-        ["trn1n.32xlarge"] = 16,
-    };
-
     private readonly EfaCollectorOptions _options;
     private readonly ILogger _logger;
     private readonly UnavailableSeries _unavailable;
@@ -239,9 +228,9 @@ public sealed class EfaCollector : ICollector
         if (instanceType is not null)
         {
             constants.Add((b.Add(NodeInfo, instanceType), 1));
-            if (ExpectedEfaByInstanceType.TryGetValue(instanceType, out var expected))
+            if (InstanceTypes.Find(instanceType) is { } known)
             {
-                constants.Add((b.Add(EfaDevicesExpected, instanceType), expected));
+                constants.Add((b.Add(EfaDevicesExpected, instanceType), known.EfaDevices));
             }
         }
 
