@@ -30,7 +30,7 @@ public sealed partial class DeployEndToEndTests
         ("node-c", ["demo", "--shape=p5", "--scenario=efa-errors"]),
         ("node-d", ["demo", "--shape=p4d", "--scenario=gpu-lost"]),
         ("node-e", ["demo", "--shape=p4d", "--scenario=straggler"]),
-        ("node-f", ["--path.sysfs=" + Repo.Fixture("malformed", "sys"), "--path.procfs=" + Repo.Fixture("malformed", "proc"), "--no-collector.gpu"]),
+        ("node-f", ["--path.sysfs=" + Repo.Fixture("malformed", "sys"), "--path.procfs=" + Repo.Fixture("malformed", "proc"), "--no-collector.gpu", EndToEndTests.NoEthtool]),
     ];
 
     /// <summary>Which alerts each scenario must raise, on its own node only.</summary>
