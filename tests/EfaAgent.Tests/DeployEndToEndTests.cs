@@ -37,7 +37,7 @@ public sealed partial class DeployEndToEndTests
     private static readonly Dictionary<string, string[]> Expected = new(StringComparer.Ordinal)
     {
         ["node-a"] = [],
-        ["node-b"] = ["EfaNotUsedWhileGpusBusy"],
+        ["node-b"] = ["EfaNotUsedWhileGpusBusy", "EnaAllowanceExceeded"],
         ["node-c"] = ["EfaRxDrops", "EfaRetransmitTimeouts", "EfaRemotePeerUnresponsive", "EfaRemotePeerImpaired"],
         ["node-d"] = ["GpuLost", "GpuCriticalXid"],
         ["node-e"] = ["GpuThermalOrPowerThrottling"],
