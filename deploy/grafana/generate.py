@@ -661,7 +661,7 @@ def node_dashboard():
     L.add(timeseries(
         "ENA connections left (conntrack allowance)",
         "Tracked connections each ENA interface can still open before the instance reaches its "
-        "connection-tracking allowance (ethtool -S conntrack_allowance_available, ENA driver 2.8.1+). "
+        "connection-tracking allowance (ethtool -S conntrack_allowance_available, newer ENA drivers only). "
         "Falling towards zero: conntrack drops follow.",
         targets((f"ena_conntrack_allowance_available{{{iface}}}", "{{device}}")),
         "short", minimum=0, legend_opts=legend("right", ("min", "lastNotNull")),

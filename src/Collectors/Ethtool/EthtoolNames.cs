@@ -44,7 +44,7 @@ public static class EthtoolNames
             "Packets dropped by the ENA device because traffic to link-local services (Amazon DNS, the instance metadata service, Amazon Time Sync) exceeded the per-interface packets-per-second allowance (ethtool -S linklocal_allowance_exceeded).",
             MetricType.Counter, "device")),
         ("conntrack_allowance_available", new("ena_conntrack_allowance_available",
-            "Tracked connections the instance can still establish before it reaches its connection-tracking allowance (ethtool -S conntrack_allowance_available; ENA driver 2.8.1+).",
+            "Tracked connections the instance can still establish before it reaches its connection-tracking allowance (ethtool -S conntrack_allowance_available; newer ENA drivers only).",
             MetricType.Gauge, "device")),
     ];
 
