@@ -55,7 +55,7 @@ public sealed class EthtoolCollector : ICollector
     public Frame Frame => _frame.Frame;
 
     /// <inheritdoc />
-    public int DeviceCount => _ifaces.Values.Count(i => i.Device.Info is not null);
+    public int DeviceCount { get; private set; }
 
     /// <inheritdoc />
     public void Discover()
@@ -95,6 +95,8 @@ public sealed class EthtoolCollector : ICollector
         {
             Read(iface, ethtool);
         }
+
+        DeviceCount = _ifaces.Values.Count(i => i.Device.Info is not null);
 
         _frame.SyncUnavailable(_unavailable);
     }

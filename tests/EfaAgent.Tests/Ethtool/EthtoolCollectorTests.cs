@@ -207,6 +207,43 @@ public sealed class EthtoolCollectorTests : IDisposable
     }
 
     [Fact]
+    public void Reading_the_statistics_of_a_known_interface_allocates_nothing()
+    {
+        var device = new EthtoolDevice("ens32");
+        Assert.Null(device.LoadTable(_driver));
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.Null(device.ReadStats(_driver));
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 200; i++)
+        {
+            device.ReadStats(_driver);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void Its_fast_lane_reads_nothing_and_allocates_nothing()
+    {
+        using var c = Collector(all: true);
+        Discover(c);
+        _ethtool.Clear();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 200; i++)
+        {
+            c.Sample(i);
+            _ = c.DeviceCount + c.Frame.Values.Length;
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Empty(_ethtool.Commands);
+        Assert.False(c.NeedsDiscovery);
+    }
+
+    [Fact]
     public void A_channel_that_cannot_be_opened_fails_the_discovery_and_is_tried_again()
     {
         var attempts = 0;
