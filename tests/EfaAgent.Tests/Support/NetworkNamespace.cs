@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace EfaAgent.Tests.Support;
 
 /// <summary>
@@ -70,23 +68,5 @@ public sealed class NetworkNamespace : IDisposable
     /// <summary>Deletes the namespace (and the interfaces in it).</summary>
     public void Dispose() => Run(Ip, "netns", "delete", Name);
 
-    private static (int ExitCode, string Output) Run(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result + stderr.Result);
-    }
+    private static (int ExitCode, string Output) Run(string file, params string[] args) => ChildProcess.Run(file, args);
 }
