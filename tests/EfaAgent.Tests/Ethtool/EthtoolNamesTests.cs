@@ -1,4 +1,5 @@
 using EfaAgent.Collectors.Ethtool;
+using EfaAgent.Tests.Support;
 
 namespace EfaAgent.Tests.Ethtool;
 
@@ -30,5 +31,23 @@ public sealed class EthtoolNamesTests
             e.Stat.EndsWith("_exceeded", StringComparison.Ordinal) ? $"ena_{e.Stat}_total" : $"ena_{e.Stat}",
             e.Family.Name));
         Assert.All(EthtoolNames.Ena, e => Assert.Equal(["device"], e.Family.LabelNames));
+    }
+
+    [Fact]
+    public void Every_ena_allowance_the_agent_exports_is_alerted_on_and_shown_on_both_dashboards()
+    {
+        var alerts = File.ReadAllText(Repo.PathTo("deploy", "prometheus", "rules", "efa-agent-alerts.yml"));
+        var node = File.ReadAllText(Repo.PathTo("deploy", "grafana", "dashboards", "efa-agent-node.json"));
+        var job = File.ReadAllText(Repo.PathTo("deploy", "grafana", "dashboards", "efa-agent-job.json"));
+        foreach (var (_, family) in EthtoolNames.Ena)
+        {
+            if (family.Type == Collectors.Model.MetricType.Counter)
+            {
+                Assert.Contains($"rate({family.Name}[5m])", alerts, StringComparison.Ordinal);
+                Assert.Contains(family.Name + "{", job, StringComparison.Ordinal);
+            }
+
+            Assert.Contains(family.Name + "{", node, StringComparison.Ordinal);
+        }
     }
 }
