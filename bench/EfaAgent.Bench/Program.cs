@@ -16,12 +16,21 @@ using ICollector = EfaAgent.Collectors.ICollector;
 //
 //   dotnet run -c Release --project bench/EfaAgent.Bench -- [fixture-root] [ticks]
 //   dotnet run -c Release --project bench/EfaAgent.Bench -- gpu [ticks]
+//   dotnet run -c Release --project bench/EfaAgent.Bench -- ethtool [interface] [reads]
 //
 // fixture-root defaults to tests/fixtures/p5-617 (32 EFA devices, kernel 6.17 counter set); `gpu`
-// measures the GPU collector with eight GPUs behind the fake libnvidia-ml.so.1 (needs cc).
+// measures the GPU collector with eight GPUs behind the fake libnvidia-ml.so.1 (needs cc); `ethtool`
+// measures one ethtool statistics read of an interface of this network namespace (run it under
+// `ip netns exec` on a veth pair).
 if (args.Length > 0 && args[0] == "gpu")
 {
     GpuBench.Run(RepoRoot(), args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3000);
+    return;
+}
+
+if (args.Length > 0 && args[0] == "ethtool")
+{
+    EthtoolBench.Run(args.Length > 1 ? args[1] : null, args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 100_000);
     return;
 }
 

@@ -68,6 +68,10 @@ AGENT_METRICS = {
     "netdev_receive_errs_total", "netdev_transmit_errs_total",
     "netdev_receive_drop_total", "netdev_transmit_drop_total",
     "netdev_receive_peak_bytes_per_second", "netdev_transmit_peak_bytes_per_second",
+    # ethtool (ENA allowances)
+    "ethtool_info", "ena_bw_in_allowance_exceeded_total", "ena_bw_out_allowance_exceeded_total",
+    "ena_pps_allowance_exceeded_total", "ena_conntrack_allowance_exceeded_total",
+    "ena_linklocal_allowance_exceeded_total", "ena_conntrack_allowance_available",
     # GPU
     "gpu_up", "gpu_info", "gpu_utilization_ratio", "gpu_memory_utilization_ratio",
     "gpu_memory_used_bytes", "gpu_memory_free_bytes", "gpu_memory_total_bytes",
@@ -272,6 +276,13 @@ def fixture_series():
             add("netdev_receive_peak_bytes_per_second", it, f"2e8x{N}")
             for c in ("receive_errs", "transmit_errs", "receive_drop", "transmit_drop"):
                 add(f"netdev_{c}_total", it, f"{'0+2' if bad and iface != 'lo' else '0'}x{N}")
+        # The TCP node runs into its bandwidth and packet-rate allowances.
+        add("ethtool_info", {**t, "device": "ens32", "driver": "ena", "driver_version": "2.13.0g",
+                             "firmware_version": "", "bus_info": "0000:10:1a.0"}, f"1x{N}")
+        for a in ("bw_in", "bw_out", "pps", "conntrack", "linklocal"):
+            shaped = bad and a in ("bw_out", "pps")
+            add(f"ena_{a}_allowance_exceeded_total", {**t, "device": "ens32"}, f"{'0+900' if shaped else '0'}x{N}")
+        add("ena_conntrack_allowance_available", {**t, "device": "ens32"}, f"512000x{N}")
         add("gpu_nvml_up", t, f"1x{N}")
         add("gpu_nvml_stalled", t, f"0x{N}")
         if bad:

@@ -36,6 +36,10 @@ NODE_LINK = (
 )
 
 
+# The ENA allowances whose ena_<name>_allowance_exceeded_total counters the agent exports.
+ENA_ALLOWANCES = ("bw_in", "bw_out", "pps", "conntrack", "linklocal")
+
+
 def thresholds(*steps):
     """steps: ("green", None), ("red", 1) ..."""
     return {
@@ -644,6 +648,25 @@ def node_dashboard():
         "pps", legend_opts=legend("right", ("max", "lastNotNull")),
     ), 12, 8)
 
+    L.add(timeseries(
+        "ENA allowance drops",
+        "Packets per second each ENA interface queued or dropped because the instance exceeded one of its "
+        "network allowances (ethtool -S: bw_in, bw_out, pps, conntrack, linklocal _allowance_exceeded, read "
+        "every discovery interval). The OS sees none of it. Flat at zero is healthy; a job on TCP sockets "
+        "runs into bw_out/bw_in and pps (alert EnaAllowanceExceeded).",
+        targets(*[(f"rate(ena_{a}_allowance_exceeded_total{{{iface}}}[$__rate_interval])", f"{{{{device}}}} {a}")
+                  for a in ENA_ALLOWANCES]),
+        "pps", legend_opts=legend("right", ("max", "lastNotNull")),
+    ), 12, 8)
+    L.add(timeseries(
+        "ENA connections left (conntrack allowance)",
+        "Tracked connections each ENA interface can still open before the instance reaches its "
+        "connection-tracking allowance (ethtool -S conntrack_allowance_available, newer ENA drivers only). "
+        "Falling towards zero: conntrack drops follow.",
+        targets((f"ena_conntrack_allowance_available{{{iface}}}", "{{device}}")),
+        "short", minimum=0, legend_opts=legend("right", ("min", "lastNotNull")),
+    ), 12, 8)
+
     # --- EFA errors --------------------------------------------------------
     L.row(row("EFA errors",
               "Flat at zero is healthy. retrans_* and *_remote_* need EFA driver r2.17 (kernel 6.17+); older nodes show nothing."))
@@ -1152,7 +1175,7 @@ def job_dashboard():
         links=node_link,
     ), 24, 6)
 
-    L.row(row("Nodes not using EFA", "Busy GPUs with idle EFA, and nodes missing EFA devices."))
+    L.row(row("Nodes not using EFA", "Busy GPUs with idle EFA, nodes missing EFA devices, and the ENA allowances that cap a job on sockets."))
     L.add(table(
         "Busy GPUs, idle EFA",
         "Nodes whose GPUs are over 50% busy while EFA transmits under 1 MB/s. High ENA bytes both ways: the "
@@ -1191,6 +1214,17 @@ def job_dashboard():
             ("custom.cellOptions", {"type": "color-background"}), ("thresholds", BAD_IF_ANY)])],
         links=node_link,
     ), 10, 8)
+
+    L.add(timeseries(
+        "ENA allowance drops per node",
+        "Packets per second the ENA devices of each node queued or dropped because the instance exceeded a "
+        "network allowance (bandwidth in/out, packets per second, connection tracking, link-local), summed "
+        "over its interfaces, one line per node and allowance. A job fallen back to sockets is capped here: its all-reduce rate is the "
+        "instance's allowance (alert EnaAllowanceExceeded).",
+        targets(*[(f"sum by (node) (rate(ena_{a}_allowance_exceeded_total{{{s}}}[$__rate_interval]))", f"{{{{node}}}} {a}")
+                  for a in ENA_ALLOWANCES]),
+        "pps", links=node_link, legend_opts=legend("right", ("max", "lastNotNull")),
+    ), 24, 8)
 
     L.row(row("Errors", "What went wrong where."))
     errs = [

@@ -31,14 +31,14 @@ public sealed partial class DeployEndToEndTests
         ("node-c", ["demo", "--shape=p5", "--scenario=efa-errors"]),
         ("node-d", ["demo", "--shape=p4d", "--scenario=gpu-lost"]),
         ("node-e", ["demo", "--shape=p4d", "--scenario=straggler"]),
-        ("node-f", ["--path.sysfs=" + Repo.Fixture("malformed", "sys"), "--path.procfs=" + Repo.Fixture("malformed", "proc"), "--no-collector.gpu"]),
+        ("node-f", ["--path.sysfs=" + Repo.Fixture("malformed", "sys"), "--path.procfs=" + Repo.Fixture("malformed", "proc"), "--no-collector.gpu", EndToEndTests.NoEthtool]),
     ];
 
     /// <summary>Which alerts each scenario must raise, on its own node only.</summary>
     private static readonly Dictionary<string, string[]> Expected = new(StringComparer.Ordinal)
     {
         ["node-a"] = [],
-        ["node-b"] = ["EfaNotUsedWhileGpusBusy"],
+        ["node-b"] = ["EfaNotUsedWhileGpusBusy", "EnaAllowanceExceeded"],
         ["node-c"] = ["EfaRxDrops", "EfaRetransmitTimeouts", "EfaRemotePeerUnresponsive", "EfaRemotePeerImpaired"],
         ["node-d"] = ["GpuLost", "GpuCriticalXid"],
         ["node-e"] = ["GpuThermalOrPowerThrottling"],

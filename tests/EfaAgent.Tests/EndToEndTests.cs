@@ -167,12 +167,19 @@ public partial class EndToEndTests
         Assert.All(lines, l => System.Text.Json.JsonDocument.Parse(l).Dispose());
     }
 
+    /// <summary>
+    /// Keeps the ethtool collector off on a fixture tree: it asks this machine's kernel about the tree's
+    /// interface names (lo, eth0, ens32), so its answers would depend on the machine, not the fixture.
+    /// </summary>
+    internal const string NoEthtool = "--no-collector.ethtool";
+
     internal static AgentProcess StartOn(string fixture, params string[] extra) =>
         AgentProcess.Start(
         [
             "--path.sysfs=" + Repo.Fixture(fixture, "sys"),
             "--path.procfs=" + Repo.Fixture(fixture, "proc"),
             "--no-collector.gpu",
+            NoEthtool,
             "--sample.interval=100ms",
             .. extra,
         ]);

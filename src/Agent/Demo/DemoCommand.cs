@@ -100,7 +100,7 @@ public static class DemoCommand
                 $"efa-agent demo: SIMULATED {shape.InstanceType} node ({node.EfaDevices} EFA devices, {(realNvml ? "GPUs from " + options.NvmlLibrary : $"{shape.Gpus} simulated GPUs")}), scenario {scenarioName}, " +
                 $"built under {root}. No value comes from real hardware.\n" +
                 $"efa-agent demo: metrics at http://{HostForUrl(options.ListenAddress)}:{options.ListenAddress.Port}/metrics; Ctrl+C stops.").ConfigureAwait(false);
-            return await AgentHost.RunAsync(options, loggers => CollectorFactory.Create(options, loggers, nvml), scenarioName).ConfigureAwait(false);
+            return await AgentHost.RunAsync(options, loggers => CollectorFactory.Create(options, loggers, nvml, () => node.Ethtool), scenarioName).ConfigureAwait(false);
         }
         finally
         {

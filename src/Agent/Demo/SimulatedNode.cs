@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using EfaAgent.Collectors.Efa;
+using EfaAgent.Collectors.Ethtool;
 using Microsoft.Win32.SafeHandles;
 
 namespace EfaAgent.Agent.Demo;
@@ -67,6 +68,9 @@ public sealed class SimulatedNode : IDisposable
 
     /// <summary>The simulated procfs root.</summary>
     public string ProcfsRoot { get; }
+
+    /// <summary>The ENA driver of the node's netdevs, answering ethtool requests (the loopback has no ethtool operations).</summary>
+    public SimulatedEthtool Ethtool { get; } = new();
 
     /// <summary>The EFA devices present (one fewer than the shape has in <see cref="Scenario.MissingEfa"/>).</summary>
     public int EfaDevices => _devices.Count;
@@ -148,6 +152,7 @@ public sealed class SimulatedNode : IDisposable
 
             n.Rx += (ulong)tcp;
             n.Tx += (ulong)(tcp * 0.98);
+            StepAllowances(n.Name, dt, allReduce);
         }
 
         WriteNetDev();
@@ -165,6 +170,32 @@ public sealed class SimulatedNode : IDisposable
 
         _netDevFile.Dispose();
         _stop.Dispose();
+    }
+
+    /// <summary>
+    /// The ENA allowances: a healthy job stays far inside them. A job on sockets pushes the whole
+    /// all-reduce through the ENA netdevs and runs into the instance's bandwidth and packet-rate
+    /// allowances during every burst: the device queues and drops packets.
+    /// </summary>
+    private void StepAllowances(string netdev, double dt, bool allReduce)
+    {
+        Ethtool.Set(netdev, "conntrack_allowance_available", (ulong)(512_000 - _random.Next(0, 300)));
+        if (_scenario == Scenario.SocketFallback && allReduce)
+        {
+            Ethtool.Add(netdev, "bw_out_allowance_exceeded", (ulong)(1_800 * dt * (0.5 + _random.NextDouble())));
+            Ethtool.Add(netdev, "bw_in_allowance_exceeded", (ulong)(1_200 * dt * (0.5 + _random.NextDouble())));
+            Ethtool.Add(netdev, "pps_allowance_exceeded", (ulong)(400 * dt * (0.5 + _random.NextDouble())));
+        }
+    }
+
+    /// <summary>The ENA PCI address of a netdev: from a predictable name (enp71s0: bus 0x47, slot 0), else beside the EFA device.</summary>
+    private static string EnaBusInfo(SimulatedEfa dev)
+    {
+        var name = dev.Netdev!;
+        var s = name.IndexOf('s', 3);
+        return name.StartsWith("enp", StringComparison.Ordinal) && s > 3
+            ? string.Create(CultureInfo.InvariantCulture, $"0000:{int.Parse(name[3..s], CultureInfo.InvariantCulture):x2}:{int.Parse(name[(s + 1)..], CultureInfo.InvariantCulture):x2}.0")
+            : dev.Pci[..8] + "1a.0";
     }
 
     /// <summary>A DDP step: about a second of compute, then an all-reduce burst of a third of it.</summary>
@@ -237,12 +268,14 @@ public sealed class SimulatedNode : IDisposable
             if (dev.Netdev is not null)
             {
                 AddNetdev(classNet, dev.Netdev, dev.Mac);
+                Ethtool.AddEna(dev.Netdev, EnaBusInfo(dev));
             }
 
             index++;
         }
 
         AddNetdev(classNet, "lo", "00:00:00:00:00:00");
+        Ethtool.AddWithoutEthtool("lo");
         Directory.CreateDirectory(Path.Combine(ProcfsRoot, "net"));
         File.WriteAllText(Path.Combine(ProcfsRoot, "net", "dev"), NetDevHeader);
     }

@@ -1,7 +1,9 @@
 using EfaAgent.Agent.Options;
 using EfaAgent.Collectors;
 using EfaAgent.Collectors.Efa;
+using EfaAgent.Collectors.Ethtool;
 using EfaAgent.Collectors.Gpu;
+using EfaAgent.Collectors.Interop;
 using EfaAgent.Collectors.NetDev;
 using Microsoft.Extensions.Logging;
 
@@ -14,7 +16,8 @@ public static class CollectorFactory
     /// <param name="options">The settings.</param>
     /// <param name="loggers">Where the collectors log.</param>
     /// <param name="nvml">The NVML to use instead of loading <see cref="AgentOptions.NvmlLibrary"/> (the demo's simulated GPUs).</param>
-    public static IReadOnlyList<ICollector> Create(AgentOptions options, ILoggerFactory loggers, Func<INvml>? nvml = null)
+    /// <param name="ethtool">The ethtool channel to use instead of the kernel's (the demo's simulated ENA interfaces).</param>
+    public static IReadOnlyList<ICollector> Create(AgentOptions options, ILoggerFactory loggers, Func<INvml>? nvml = null, Func<IEthtool>? ethtool = null)
     {
         var list = new List<ICollector>();
         if (options.EfaEnabled)
@@ -36,6 +39,14 @@ public static class CollectorFactory
             var gpuOptions = new GpuCollectorOptions(options.NvmlLibrary, options.SampleInterval, options.NvmlTimeout, options.SysfsRoot);
             var logger = loggers.CreateLogger(GpuCollector.CollectorName);
             list.Add(nvml is null ? new GpuCollector(gpuOptions, logger) : new GpuCollector(gpuOptions, nvml, logger));
+        }
+
+        if (options.EthtoolEnabled)
+        {
+            list.Add(new EthtoolCollector(
+                new EthtoolCollectorOptions(options.SysfsRoot, options.NetdevInclude, options.NetdevExclude, options.EthtoolAll),
+                ethtool ?? EthtoolSocket.Open,
+                loggers.CreateLogger(EthtoolCollector.CollectorName)));
         }
 
         return list;

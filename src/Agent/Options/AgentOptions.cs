@@ -52,6 +52,12 @@ public sealed record AgentOptions
     /// <summary>Whether the NVML GPU collector runs.</summary>
     public required bool GpuEnabled { get; init; }
 
+    /// <summary>Whether the ethtool collector runs.</summary>
+    public required bool EthtoolEnabled { get; init; }
+
+    /// <summary>Whether the ethtool collector exports every statistic, not only the ENA allowances.</summary>
+    public required bool EthtoolAll { get; init; }
+
     /// <summary>Interfaces to export (whole-name regex); null for all.</summary>
     public Regex? NetdevInclude { get; init; }
 

@@ -13,7 +13,7 @@ public sealed class UnavailableSeries(string collector, ILogger logger)
     /// <summary>The family of the series.</summary>
     public static readonly MetricFamily Family = new(
         "efa_agent_unavailable",
-        "1 for each counter the agent found but cannot export right now; reason says why: read_error, empty, not_available, malformed, overflow or missing_hw_counters for a counter file; missing_colon, field_count or bad_number for a /proc/net/dev line; the NVML return code in snake case (not_supported, gpu_is_lost, ...) for a GPU metric.",
+        "1 for each counter the agent found but cannot export right now; reason says why: read_error, empty, not_available, malformed, overflow or missing_hw_counters for a counter file; missing_colon, field_count or bad_number for a /proc/net/dev line; the NVML return code in snake case (not_supported, gpu_is_lost, ...) for a GPU metric; not_supported, permission_denied, no_device, count_mismatch, malformed, duplicate_name, not_available or errno_<n> for an ethtool interface (counter *) or statistic.",
         MetricType.Gauge,
         "collector", "device", "port", "counter", "reason");
 

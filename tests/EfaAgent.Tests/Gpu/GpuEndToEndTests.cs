@@ -44,6 +44,7 @@ public sealed class GpuEndToEndTests(FakeNvmlBuild build) : IClassFixture<FakeNv
             "--path.sysfs=" + Repo.Fixture("p4d-postsplit", "sys"),
             "--path.procfs=" + Repo.Fixture("p4d-postsplit", "proc"),
             "--nvml.library=" + nvml.LibraryPath,
+            EndToEndTests.NoEthtool,
             "--sample.interval=100ms",
         ]);
         await agent.WaitHealthyAsync();

@@ -61,6 +61,30 @@ public sealed class ChildProcess : IDisposable
         return child;
     }
 
+    /// <summary>Runs <paramref name="file"/> to its end, with <paramref name="stdin"/> as its input; returns its exit code and both streams.</summary>
+    public static (int ExitCode, string Output) Run(string file, IEnumerable<string> args, string stdin = "")
+    {
+        var psi = new ProcessStartInfo(file)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.StandardInput.Write(stdin);
+        p.StandardInput.Close();
+        p.WaitForExit();
+        return (p.ExitCode, stdout.Result + stderr.Result);
+    }
+
     /// <summary>The full path of <paramref name="name"/> on PATH, or null.</summary>
     public static string? FindOnPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);

@@ -1,34 +1,14 @@
-using System.Diagnostics;
-
 namespace EfaAgent.Tests.Support;
 
 /// <summary>Runs Prometheus' <c>promtool</c> (Debian package <c>prometheus</c>; <c>.ci/run</c> installs it).</summary>
 public static class Promtool
 {
     /// <summary>Runs promtool with <paramref name="args"/> and <paramref name="stdin"/>; returns exit code and output.</summary>
-    public static (int ExitCode, string Output) Run(string stdin, params string[] args)
-    {
-        var path = ChildProcess.FindOnPath("promtool") ?? throw new InvalidOperationException("promtool not found on PATH: install the Debian package 'prometheus' (.ci/run does)");
-        var psi = new ProcessStartInfo(path)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.StandardInput.Write(stdin);
-        p.StandardInput.Close();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result + stderr.Result);
-    }
+    public static (int ExitCode, string Output) Run(string stdin, params string[] args) =>
+        ChildProcess.Run(
+            ChildProcess.FindOnPath("promtool") ?? throw new InvalidOperationException("promtool not found on PATH: install the Debian package 'prometheus' (.ci/run does)"),
+            args,
+            stdin);
 
     /// <summary>Asserts that <c>promtool check metrics</c> accepts the exposition, lint warnings included.</summary>
     public static void AssertMetricsValid(string exposition)
