@@ -1,0 +1,105 @@
+using System.Globalization;
+using EfaAgent.Agent.Jobs;
+using EfaAgent.Agent.Options;
+using EfaAgent.Agent.Scrape;
+
+namespace EfaAgent.Agent.Doctor.Checks;
+
+/// <summary>
+/// Check 5: for each peer (<c>--peer</c>, <c>--hostfile</c>), a TCP connection to its rendezvous port
+/// (connected, refused or timed out) and a scrape of its agent, whose instance type, EFA device count
+/// and NVIDIA driver are compared with this node's.
+/// </summary>
+public sealed class PeerCheck : IDoctorCheck
+{
+    /// <summary>What a timeout almost always means on EC2.</summary>
+    public const string SecurityGroupRemedy =
+        "almost always the security group: it must allow all traffic from and to itself, inbound and outbound (a rule whose source/destination is the group's own id); then check network ACLs and host firewalls (sudo iptables -S, sudo nft list ruleset)";
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<CheckResult>> RunAsync(DoctorContext context, CancellationToken cancellationToken)
+    {
+        var peers = context.Settings.Peers;
+        if (peers.Count == 0)
+        {
+            return [CheckResult.Skip("peers", "no --peer or --hostfile given: connections to the other nodes not tested")];
+        }
+
+        using var scraper = new ScrapeClient(context.Settings.Timeout);
+        var local = await LocalAsync(context).ConfigureAwait(false);
+        var perPeer = await Task.WhenAll(peers.Select(p => CheckPeerAsync(context, scraper, local, p, cancellationToken))).ConfigureAwait(false);
+        return perPeer.SelectMany(r => r).ToArray();
+    }
+
+    private static async Task<NodeIdentity> LocalAsync(DoctorContext context)
+    {
+        var gpus = await context.GpusAsync().ConfigureAwait(false);
+        return new NodeIdentity(context.Node.InstanceTypeName, context.Node.EfaDevices.Count, gpus.Error is null ? gpus.DriverVersion : null);
+    }
+
+    private static async Task<CheckResult[]> CheckPeerAsync(DoctorContext context, ScrapeClient scraper, NodeIdentity local, JobHost peer, CancellationToken ct)
+    {
+        var settings = context.Settings;
+        var port = peer.Port ?? settings.Port;
+        var target = Endpoint(peer.Host, port);
+        var agentPort = settings.Agent.ListenAddress.Port;
+        var rendezvous = TcpProbe.ConnectAsync(peer.Host, port, settings.Timeout, ct);
+        var scrape = scraper.ScrapeAsync(new Uri($"http://{Endpoint(peer.Host, agentPort)}/metrics"), ct);
+        var (outcome, error) = await rendezvous.ConfigureAwait(false);
+        var timeout = Durations.Format(settings.Timeout);
+        var name = $"peer {target}";
+        var connect = outcome switch
+        {
+            ConnectOutcome.Connected => CheckResult.Ok(name, "connected: something listens there (the rendezvous of a started job)"),
+            ConnectOutcome.Refused => new CheckResult(name, CheckStatus.Warn, $"refused: {peer.Host} is reachable but nothing listens on port {port}",
+                "start the job there first (the rendezvous node listens), or check the port (--rdzv_endpoint, MASTER_PORT, --port)"),
+            ConnectOutcome.TimedOut => new CheckResult(name, CheckStatus.Fail, $"timed out after {timeout}: no answer at all, something drops the packets", SecurityGroupRemedy),
+            _ => new CheckResult(name, CheckStatus.Fail, $"cannot connect: {error}", "check the host name or address (--peer, the host file) and that the node is up"),
+        };
+        return [connect, Agent(local, peer.Host, agentPort, await scrape.ConfigureAwait(false), timeout)];
+    }
+
+    private static CheckResult Agent(NodeIdentity local, string host, int port, ScrapeResult scrape, string timeout)
+    {
+        var name = $"peer {Endpoint(host, port)} agent";
+        if (scrape.Metrics is not { } metrics)
+        {
+            return scrape.Failure switch
+            {
+                ScrapeFailure.Refused => new CheckResult(name, CheckStatus.Warn, "no efa-agent there (refused): its instance type, EFA devices and drivers cannot be compared",
+                    "install and start efa-agent on every node (deploy/README.md)"),
+                ScrapeFailure.TimedOut => new CheckResult(name, CheckStatus.Fail, $"timed out after {timeout}: no answer at all, something drops the packets", SecurityGroupRemedy),
+                _ => new CheckResult(name, CheckStatus.Warn, $"cannot read its /metrics: {scrape.Error}"),
+            };
+        }
+
+        var peer = new NodeIdentity(
+            metrics.Series("efa_node_info").Select(s => s.Labels.GetValueOrDefault("instance_type")).FirstOrDefault(),
+            metrics.Value("efa_devices") is { } n ? (int)n : null,
+            metrics.Series("gpu_info").Select(s => s.Labels.GetValueOrDefault("driver_version")).FirstOrDefault(v => !string.IsNullOrEmpty(v)));
+        var differences = new List<string>();
+        Compare(differences, "instance type", local.InstanceType, peer.InstanceType);
+        Compare(differences, "EFA devices", local.EfaDevices?.ToString(CultureInfo.InvariantCulture), peer.EfaDevices?.ToString(CultureInfo.InvariantCulture));
+        Compare(differences, "NVIDIA driver", local.NvidiaDriver, peer.NvidiaDriver);
+        if (differences.Count > 0)
+        {
+            return new CheckResult(name, CheckStatus.Fail, $"differs from this node: {string.Join("; ", differences)}",
+                "run the job on identical nodes (same instance type, AMI, drivers, EFA interfaces): a mixed fleet is a common cause of NCCL hangs");
+        }
+
+        return CheckResult.Ok(name, $"same as this node: {peer.InstanceType ?? "no instance type"}, {peer.EfaDevices?.ToString(CultureInfo.InvariantCulture) ?? "?"} EFA devices, NVIDIA driver {peer.NvidiaDriver ?? "none"}");
+    }
+
+    private static void Compare(List<string> differences, string what, string? here, string? there)
+    {
+        if (!string.Equals(here, there, StringComparison.Ordinal))
+        {
+            differences.Add($"{what} {there ?? "none"} there, {here ?? "none"} here");
+        }
+    }
+
+    private static string Endpoint(string host, int port) =>
+        host.Contains(':', StringComparison.Ordinal) ? string.Create(CultureInfo.InvariantCulture, $"[{host}]:{port}") : string.Create(CultureInfo.InvariantCulture, $"{host}:{port}");
+
+    private sealed record NodeIdentity(string? InstanceType, int? EfaDevices, string? NvidiaDriver);
+}
