@@ -39,7 +39,7 @@ public sealed class EfaDevicesCheck : IDoctorCheck
             return new CheckResult(name, CheckStatus.Warn, $"{node.InstanceTypeName} is not an EFA training instance type this tool knows ({known}): device counts cannot be checked");
         }
 
-        return CheckResult.Ok(name, string.Create(CultureInfo.InvariantCulture, $"{type.Name}: {type.Gpus} {type.Accelerator}, {type.EfaDevices} EFA devices expected"));
+        return CheckResult.Ok(name, string.Create(CultureInfo.InvariantCulture, $"{type.Name}: {type.Accelerator}, {type.EfaDevices} EFA devices expected"));
     }
 
     private static CheckResult Devices(string sysfs, NodeFacts node)

@@ -17,7 +17,7 @@ public sealed class GpuCheck : IDoctorCheck
     public async Task<IReadOnlyList<CheckResult>> RunAsync(DoctorContext context, CancellationToken cancellationToken)
     {
         var type = context.Node.InstanceType;
-        var expectsNvidia = type is { Gpus: > 0 } && type.Accelerator.Contains("NVIDIA", StringComparison.OrdinalIgnoreCase);
+        var expectsNvidia = type is { Gpus: > 0 };
         var report = await context.GpusAsync().ConfigureAwait(false);
         if (report.Error is { } error)
         {

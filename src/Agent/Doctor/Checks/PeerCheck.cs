@@ -27,8 +27,25 @@ public sealed class PeerCheck : IDoctorCheck
 
         using var scraper = new ScrapeClient(context.Settings.Timeout);
         var local = await LocalAsync(context).ConfigureAwait(false);
-        var perPeer = await Task.WhenAll(peers.Select(p => CheckPeerAsync(context, scraper, local, p, cancellationToken))).ConfigureAwait(false);
-        return perPeer.SelectMany(r => r).ToArray();
+
+        // One connection per peer entry, one scrape per host (a host file may name a host twice, with two ports).
+        var agentPort = context.Settings.Agent.ListenAddress.Port;
+        var connects = peers.Select(p => ConnectAsync(context.Settings, p, cancellationToken)).ToArray();
+        var agents = peers.Select(p => p.UrlHost).Distinct(StringComparer.Ordinal)
+            .ToDictionary(h => h, h => scraper.ScrapeAsync(new Uri($"http://{h}:{agentPort.ToString(CultureInfo.InvariantCulture)}/metrics"), cancellationToken), StringComparer.Ordinal);
+        var results = new List<CheckResult>();
+        var timeout = Durations.Format(context.Settings.Timeout);
+        for (var i = 0; i < peers.Count; i++)
+        {
+            results.Add(await connects[i].ConfigureAwait(false));
+            if (agents.Remove(peers[i].UrlHost, out var scrape))
+            {
+                var name = $"peer {peers[i].UrlHost}:{agentPort.ToString(CultureInfo.InvariantCulture)} agent";
+                results.Add(Agent(local, name, await scrape.ConfigureAwait(false), timeout));
+            }
+        }
+
+        return results;
     }
 
     private static async Task<NodeIdentity> LocalAsync(DoctorContext context)
@@ -37,31 +54,23 @@ public sealed class PeerCheck : IDoctorCheck
         return new NodeIdentity(context.Node.InstanceTypeName, context.Node.EfaDevices.Count, gpus.Error is null ? gpus.DriverVersion : null);
     }
 
-    private static async Task<CheckResult[]> CheckPeerAsync(DoctorContext context, ScrapeClient scraper, NodeIdentity local, JobHost peer, CancellationToken ct)
+    private static async Task<CheckResult> ConnectAsync(DoctorSettings settings, JobHost peer, CancellationToken ct)
     {
-        var settings = context.Settings;
         var port = peer.Port ?? settings.Port;
-        var target = Endpoint(peer.Host, port);
-        var agentPort = settings.Agent.ListenAddress.Port;
-        var rendezvous = TcpProbe.ConnectAsync(peer.Host, port, settings.Timeout, ct);
-        var scrape = scraper.ScrapeAsync(new Uri($"http://{Endpoint(peer.Host, agentPort)}/metrics"), ct);
-        var (outcome, error) = await rendezvous.ConfigureAwait(false);
-        var timeout = Durations.Format(settings.Timeout);
-        var name = $"peer {target}";
-        var connect = outcome switch
+        var name = $"peer {peer.Display(settings.Port)}";
+        var (outcome, error) = await TcpProbe.ConnectAsync(peer.Host, port, settings.Timeout, ct).ConfigureAwait(false);
+        return outcome switch
         {
             ConnectOutcome.Connected => CheckResult.Ok(name, "connected: something listens there (the rendezvous of a started job)"),
-            ConnectOutcome.Refused => new CheckResult(name, CheckStatus.Warn, $"refused: {peer.Host} is reachable but nothing listens on port {port}",
+            ConnectOutcome.Refused => new CheckResult(name, CheckStatus.Warn, string.Create(CultureInfo.InvariantCulture, $"refused: {peer.Host} is reachable but nothing listens on port {port}"),
                 "start the job there first (the rendezvous node listens), or check the port (--rdzv_endpoint, MASTER_PORT, --port)"),
-            ConnectOutcome.TimedOut => new CheckResult(name, CheckStatus.Fail, $"timed out after {timeout}: no answer at all, something drops the packets", SecurityGroupRemedy),
+            ConnectOutcome.TimedOut => new CheckResult(name, CheckStatus.Fail, $"timed out after {Durations.Format(settings.Timeout)}: no answer at all, something drops the packets", SecurityGroupRemedy),
             _ => new CheckResult(name, CheckStatus.Fail, $"cannot connect: {error}", "check the host name or address (--peer, the host file) and that the node is up"),
         };
-        return [connect, Agent(local, peer.Host, agentPort, await scrape.ConfigureAwait(false), timeout)];
     }
 
-    private static CheckResult Agent(NodeIdentity local, string host, int port, ScrapeResult scrape, string timeout)
+    private static CheckResult Agent(NodeIdentity local, string name, ScrapeResult scrape, string timeout)
     {
-        var name = $"peer {Endpoint(host, port)} agent";
         if (scrape.Metrics is not { } metrics)
         {
             return scrape.Failure switch
@@ -97,9 +106,6 @@ public sealed class PeerCheck : IDoctorCheck
             differences.Add($"{what} {there ?? "none"} there, {here ?? "none"} here");
         }
     }
-
-    private static string Endpoint(string host, int port) =>
-        host.Contains(':', StringComparison.Ordinal) ? string.Create(CultureInfo.InvariantCulture, $"[{host}]:{port}") : string.Create(CultureInfo.InvariantCulture, $"{host}:{port}");
 
     private sealed record NodeIdentity(string? InstanceType, int? EfaDevices, string? NvidiaDriver);
 }
