@@ -117,6 +117,16 @@ public sealed class DoctorFixtureTests(FakeNvmlBuild build) : IClassFixture<Fake
         Assert.Equal(1, run.ExitCode);
     }
 
+    [Theory]
+    [InlineData("p4d-healthy.txt")]
+    [InlineData("p4d-one-efa.txt")]
+    public void The_READMEs_doctor_output_is_the_golden_output(string golden)
+    {
+        var readme = File.ReadAllText(Repo.PathTo("README.md"));
+        var text = File.ReadAllText(Repo.PathTo("tests", "golden", "doctor", golden)).TrimEnd('\n');
+        Assert.True(readme.Contains("```\n" + text + "\n```", StringComparison.Ordinal), $"README.md's \"Before your first job\" no longer shows tests/golden/doctor/{golden}: copy it there");
+    }
+
     [Fact]
     public async Task A_terminal_gets_colour_unless_NO_COLOR_is_set()
     {
