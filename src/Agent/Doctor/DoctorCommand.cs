@@ -145,7 +145,7 @@ public static class DoctorCommand
         var sb = new StringBuilder();
         sb.AppendLine("usage: efa-agent doctor [--port=29500] [--peer=HOST[:PORT]]... [--hostfile=FILE] [--json]");
         sb.AppendLine("                        [--timeout=3s] [--path.rootfs=/] [--path.sysfs=/sys] [--path.procfs=/proc]");
-        sb.AppendLine("                        [--nvml.library=libnvidia-ml.so.1] [--web.listen-address=:19400]");
+        sb.AppendLine("                        [--nvml.library=libnvidia-ml.so.1] [--nvml.timeout=2s] [--web.listen-address=:19400]");
         sb.AppendLine();
         sb.AppendLine("Checks this node for a multi-node EFA training job: EFA devices against the instance type, GPUs,");
         sb.AppendLine("libfabric and aws-ofi-nccl, the locked-memory limit, who holds the rendezvous port, whether each");
@@ -155,7 +155,8 @@ public static class DoctorCommand
         sb.AppendLine("  --peer        another node of the job, HOST or HOST:PORT; repeatable");
         sb.AppendLine("  --hostfile    the job's host file (mpirun/torchrun/DeepSpeed format): every host is a peer");
         sb.AppendLine("  --json        write {\"checks\": [{name, status, detail, remedy}], ...} instead of the checklist");
-        sb.AppendLine("  --timeout     longest a connection, NVML's start or fi_info may take");
+        sb.AppendLine("  --timeout     longest a connection, an HTTP request or fi_info may take");
+        sb.AppendLine("  --nvml.timeout  NVML must answer within 5 times this (it starts every GPU without persistence mode)");
         sb.AppendLine("  --path.rootfs root under which /opt, /etc/passwd and fi_info are looked for");
         sb.AppendLine();
         sb.AppendLine("Exit code: 0 nothing failed, 1 a check failed, 2 usage error. NO_COLOR or a pipe: no colour.");

@@ -13,12 +13,16 @@ public sealed class DoctorContext
     private readonly Lazy<NodeFacts> _node;
     private readonly Lazy<Task<GpuReport>> _gpus;
 
+    /// <summary>How many <c>--nvml.timeout</c>s the whole NVML read (start, every GPU, shutdown) may take.</summary>
+    public const int NvmlTimeoutFactor = 5;
+
     /// <summary>A context over <paramref name="settings"/>.</summary>
     public DoctorContext(DoctorSettings settings)
     {
         Settings = settings;
         _node = new Lazy<NodeFacts>(() => NodeFacts.Read(settings.Agent.SysfsRoot));
-        _gpus = new Lazy<Task<GpuReport>>(() => NvmlProbe.ReadAsync(settings.Agent.NvmlLibrary, settings.Timeout));
+        // NVML must answer within NvmlTimeoutFactor x --nvml.timeout: without persistence mode its start initialises every GPU.
+        _gpus = new Lazy<Task<GpuReport>>(() => NvmlProbe.ReadAsync(settings.Agent.NvmlLibrary, settings.Agent.NvmlTimeout * NvmlTimeoutFactor));
     }
 
     /// <summary>The settings.</summary>

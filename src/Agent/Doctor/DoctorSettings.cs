@@ -18,7 +18,7 @@ public sealed record DoctorSettings
     /// <summary>Peers to reach (<c>--peer</c>, <c>--hostfile</c>); a peer without a port uses <see cref="Port"/>.</summary>
     public IReadOnlyList<JobHost> Peers { get; init; } = [];
 
-    /// <summary>Longest a connection, an HTTP request, NVML's start or an external program may take.</summary>
+    /// <summary>Longest a connection, an HTTP request or an external program may take.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(3);
 
     /// <summary>Root of the file system (<c>--path.rootfs</c>): <c>/opt</c>, <c>/etc/passwd</c> and programs are looked up under it.</summary>

@@ -63,6 +63,15 @@ public sealed class DoctorNodeTests(FakeNvmlBuild build) : IClassFixture<FakeNvm
         Assert.Contains("(18)", gpu.Detail, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_hung_NVML_start_is_a_failed_check_not_a_hung_doctor()
+    {
+        using var nvml = new FakeNvml(build, "hang nvmlInit_v2 3000\n");
+        var gpu = (await RunAsync(nvml.LibraryPath, "--nvml.timeout=100ms"))["gpu"];
+        Assert.Equal("fail", gpu.Status);
+        Assert.Equal("NVML does not answer: NVML did not answer within 500ms (a hung driver call)", gpu.Detail);
+    }
+
     [Theory]
     [InlineData("echo 'fi_getinfo: -61 (No data available)' >&2; exit 61", "fail", "finds no EFA endpoint (exit 61: fi_getinfo: -61 (No data available))")]
     [InlineData("sleep 30", "warn", "fi_info -p efa -t FI_EP_RDM did not finish within 500ms")]
