@@ -57,6 +57,4 @@ public sealed record NodeFacts(string? InstanceTypeName, InstanceType? InstanceT
         return new NodeFacts(name, InstanceTypes.Find(name), efa, string.IsNullOrEmpty(version) ? null : version);
     }
 
-    /// <summary>The instance type for a sentence: its name, or "an unknown instance type".</summary>
-    public string TypeText => InstanceTypeName ?? "unknown instance type (no DMI product name)";
 }

@@ -26,10 +26,11 @@ public static class DoctorRenderer
             };
             var padded = label.PadRight(5);
             sb.Append(color ? code + padded + Reset : padded);
-            sb.Append(' ').Append(r.Name.PadRight(NameWidth)).Append(' ').Append(r.Detail).Append('\n');
+            // One line each, whatever a program or a library put in the text.
+            sb.Append(' ').Append(r.Name.PadRight(NameWidth)).Append(' ').Append(r.Detail.ReplaceLineEndings(" ")).Append('\n');
             if (r.Remedy is not null)
             {
-                sb.Append(' ', 6).Append("-> ").Append(r.Remedy).Append('\n');
+                sb.Append(' ', 6).Append("-> ").Append(r.Remedy.ReplaceLineEndings(" ")).Append('\n');
             }
         }
 

@@ -51,7 +51,7 @@ public sealed class EfaDevicesCheck : IDoctorCheck
         {
             var what = expected is { } e
                 ? $"no EFA device, a {node.InstanceTypeName} has {e}: NCCL between nodes would run over TCP sockets"
-                : $"no EFA device on this {node.TypeText}: NCCL between nodes would run over TCP sockets";
+                : $"no EFA device on this {node.InstanceTypeName ?? "node"}: NCCL between nodes would run over TCP sockets";
             return new CheckResult(name, CheckStatus.Fail, what,
                 expected is null ? "use an EFA instance type (p4d, p5, p5en, trn1) and launch it with EFA interfaces" : AttachRemedy);
         }

@@ -23,7 +23,8 @@ public sealed class GpuCheck : IDoctorCheck
         {
             if (report.DriverMissing && !expectsNvidia)
             {
-                return [CheckResult.Skip("gpu", $"no NVIDIA driver ({error}); this {context.Node.TypeText} is not expected to have NVIDIA GPUs")];
+                var why = type is null ? "the instance type does not say this node has NVIDIA GPUs" : $"a {type.Name} has none ({type.Accelerator})";
+                return [CheckResult.Skip("gpu", $"no NVIDIA driver ({error}); {why}")];
             }
 
             return [new CheckResult("gpu", CheckStatus.Fail, $"NVML does not answer: {error}",

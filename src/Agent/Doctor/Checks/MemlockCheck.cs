@@ -39,7 +39,10 @@ public sealed class MemlockCheck : IDoctorCheck
         }
 
         var hard = limit.Hard is { } h ? Bytes(h) : "unlimited";
-        var detail = $"locked memory limited to {Bytes(limit.Soft.Value)} (hard {hard}): libfabric cannot pin NCCL's buffers, the job fails registering memory (fi_mr_reg / ibv_reg_mr: Cannot allocate memory)";
+        var limited = $"locked memory limited to {Bytes(limit.Soft.Value)} (hard {hard})";
+        var detail = efa
+            ? $"{limited}: libfabric cannot pin NCCL's buffers, the job fails registering memory (fi_mr_reg / ibv_reg_mr: Cannot allocate memory)"
+            : $"{limited}: no harm without EFA, too little for libfabric on an EFA node";
         return new CheckResult(Name, efa ? CheckStatus.Fail : CheckStatus.Warn, detail, Remedy);
     }
 
