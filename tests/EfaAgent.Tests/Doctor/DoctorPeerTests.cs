@@ -99,9 +99,12 @@ public sealed class DoctorPeerTests(FakeNvmlBuild build) : IClassFixture<FakeNvm
 
         private readonly string _name;
 
-        private DroppingNamespace(string name, string address)
+        private readonly string _hostLink;
+
+        private DroppingNamespace(string name, string hostLink, string address)
         {
             _name = name;
+            _hostLink = hostLink;
             Address = address;
         }
 
@@ -126,7 +129,7 @@ public sealed class DoctorPeerTests(FakeNvmlBuild build) : IClassFixture<FakeNvm
                 $"ip netns exec {name} ip link set lo up",
                 $"ip netns exec {name} iptables -A INPUT -p tcp --dport {DroppedPort} -j DROP",
             };
-            var ns = new DroppingNamespace(name, $"{subnet}.2");
+            var ns = new DroppingNamespace(name, host, $"{subnet}.2");
             foreach (var step in steps)
             {
                 if (Run(step) is { } error)
@@ -141,7 +144,11 @@ public sealed class DoctorPeerTests(FakeNvmlBuild build) : IClassFixture<FakeNvm
             return ns;
         }
 
-        public void Dispose() => Run($"ip netns del {_name}"); // deletes the veth pair with it
+        public void Dispose()
+        {
+            Run($"ip netns del {_name}"); // deletes the veth pair with it once its end is inside
+            Run($"ip link del {_hostLink}"); // in case setting up stopped before that (fails harmlessly otherwise)
+        }
 
         private static string? Run(string command)
         {
