@@ -24,7 +24,8 @@ public static class TcpProbe
     /// <summary>Connects to <paramref name="host"/>:<paramref name="port"/> and closes at once.</summary>
     public static async Task<(ConnectOutcome Outcome, string? Error)> ConnectAsync(string host, int port, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        using var client = new TcpClient(AddressFamily.InterNetworkV6) { Client = { DualMode = true } };
+        // No address family up front: the socket is made for the address the name resolves to (IPv4 or IPv6).
+        using var client = new TcpClient();
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         try

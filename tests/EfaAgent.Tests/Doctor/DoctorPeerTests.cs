@@ -40,6 +40,18 @@ public sealed class DoctorPeerTests(FakeNvmlBuild build) : IClassFixture<FakeNvm
     }
 
     [Fact]
+    public async Task An_IPv6_peer_connects()
+    {
+        using var listener = new TcpListener(IPAddress.IPv6Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+
+        var checks = (await DoctorRun.RunAsync([.. Roots, "--nvml.library=/nonexistent/libnvidia-ml.so.1", $"--peer=[::1]:{port}", $"--web.listen-address=:{AgentProcess.FreePort()}"])).Checks();
+
+        Assert.Equal("ok", checks[$"peer [::1]:{port}"].Status);
+    }
+
+    [Fact]
     public async Task A_peer_from_a_host_file_without_a_port_is_tried_on_the_rendezvous_port()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
