@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -165,25 +164,8 @@ public sealed class DoctorPeerTests(FakeNvmlBuild build) : IClassFixture<FakeNvm
         private static string? Run(string command)
         {
             var parts = command.Split(' ');
-            var file = parts[0] == "ip" ? ChildProcess.FindOnPath("ip") ?? "/usr/sbin/ip" : parts[0];
-            var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            psi.Environment["PATH"] = $"/usr/sbin:/sbin:{Environment.GetEnvironmentVariable("PATH")}";
-            foreach (var a in parts[1..])
-            {
-                psi.ArgumentList.Add(a);
-            }
-
-            try
-            {
-                using var p = Process.Start(psi)!;
-                var err = p.StandardError.ReadToEnd();
-                p.WaitForExit();
-                return p.ExitCode == 0 ? null : string.Create(CultureInfo.InvariantCulture, $"exit {p.ExitCode}: {err.Trim()}");
-            }
-            catch (System.ComponentModel.Win32Exception e)
-            {
-                return e.Message;
-            }
+            var (code, output) = DoctorRun.Tool(ChildProcess.FindOnPath(parts[0]) ?? $"/usr/sbin/{parts[0]}", parts[1..]);
+            return code == 0 ? null : string.Create(CultureInfo.InvariantCulture, $"exit {code}: {output.Trim()}");
         }
     }
 }
