@@ -10,7 +10,8 @@ public sealed class DoctorTerminalTests
     {
         var tmux = ChildProcess.FindOnPath("tmux");
         Skip.If(tmux is null, "needs tmux (Debian package tmux; .ci/run installs it)");
-        var server = $"efa-doctor-{Environment.ProcessId}";
+        using var dir = new TempDir();
+        var server = dir.Combine("tmux.socket"); // its own server, and no socket file left behind
         var command = $"{AgentProcess.Executable} doctor --path.sysfs={Repo.Fixture("no-efa", "sys")} --nvml.library=/nonexistent/libnvidia-ml.so.1 --web.listen-address=127.0.0.1:{AgentProcess.FreePort()}";
         try
         {
@@ -24,20 +25,20 @@ public sealed class DoctorTerminalTests
         }
         finally
         {
-            DoctorRun.Tool(tmux!, "-L", server, "kill-server");
+            DoctorRun.Tool(tmux!, "-S", server, "kill-server");
         }
     }
 
     /// <summary>Runs <paramref name="command"/> in a new tmux session and returns the pane with its escape sequences once the summary is there.</summary>
     private static async Task<string> PaneAsync(string tmux, string server, string session, string command)
     {
-        var (code, output) = DoctorRun.Tool(tmux, "-L", server, "new-session", "-d", "-s", session, "-x", "250", "-y", "60", command + "; sleep 60");
+        var (code, output) = DoctorRun.Tool(tmux, "-S", server, "new-session", "-d", "-s", session, "-x", "250", "-y", "60", command + "; sleep 60");
         Assert.True(code == 0, $"tmux new-session: {output}");
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         var pane = "";
         while (DateTime.UtcNow < deadline)
         {
-            (_, pane) = DoctorRun.Tool(tmux, "-L", server, "capture-pane", "-p", "-e", "-t", session);
+            (_, pane) = DoctorRun.Tool(tmux, "-S", server, "capture-pane", "-p", "-e", "-t", session);
             if (pane.Contains("NOT READY", StringComparison.Ordinal))
             {
                 return pane;
