@@ -17,6 +17,9 @@ public static class DoctorCommand
     /// <summary>Exit code of a usage error.</summary>
     public const int UsageError = 2;
 
+    /// <summary>The packaged agent's settings file, relative to the root (read unless --config.file is given).</summary>
+    public const string InstalledConfig = "etc/efa-agent/config.json";
+
     /// <summary>Parses, runs every check and writes the result; returns the exit code.</summary>
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, Func<string, string?> environment, bool stdoutIsTerminal, CancellationToken cancellationToken = default)
     {
@@ -125,6 +128,13 @@ public static class DoctorCommand
             }
         }
 
+        // The installed agent's settings (its unit passes this file), so the doctor finds it where it listens.
+        var installed = Path.Combine(rootfs, InstalledConfig);
+        if (!rest.Any(a => a.StartsWith("--config.file", StringComparison.Ordinal)) && environment("EFA_AGENT_CONFIG_FILE") is null && File.Exists(installed))
+        {
+            rest.Insert(0, $"--config.file={installed}");
+        }
+
         var loaded = OptionsLoader.Load(rest, environment);
         if (loaded.Help || loaded.Version)
         {
@@ -158,6 +168,7 @@ public static class DoctorCommand
         sb.AppendLine("  --timeout     longest a connection, an HTTP request or fi_info may take");
         sb.AppendLine("  --nvml.timeout  NVML must answer within 5 times this (it starts every GPU without persistence mode)");
         sb.AppendLine("  --path.rootfs root under which /opt, /etc/passwd and fi_info are looked for");
+        sb.AppendLine("  The installed agent's /etc/efa-agent/config.json is read when present, as the agent's service does.");
         sb.AppendLine();
         sb.AppendLine("Exit code: 0 nothing failed, 1 a check failed, 2 usage error. NO_COLOR or a pipe: no colour.");
         return sb.ToString();

@@ -158,6 +158,19 @@ public sealed class DoctorFixtureTests(FakeNvmlBuild build) : IClassFixture<Fake
     }
 
     [Fact]
+    public async Task The_installed_agents_config_file_tells_where_the_agent_listens()
+    {
+        using var root = new TempDir();
+        var port = AgentProcess.FreePort();
+        Directory.CreateDirectory(root.Combine("etc", "efa-agent"));
+        File.WriteAllText(root.Combine("etc", "efa-agent", "config.json"), $"{{\"web.listen-address\": \"127.0.0.1:{port}\"}}");
+
+        var run = await DoctorRun.RunAsync($"--path.rootfs={root.Path}", $"--path.sysfs={Repo.Fixture("no-efa", "sys")}", "--nvml.library=/nonexistent/libnvidia-ml.so.1", "--json");
+
+        Assert.Contains($"no efa-agent on 127.0.0.1:{port}", run.Checks()["agent"].Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_missing_hostfile_is_a_usage_error()
     {
         var run = await DoctorRun.RunAsync("--hostfile=/does/not/exist");
