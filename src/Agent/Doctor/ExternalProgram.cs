@@ -56,8 +56,11 @@ public static class ExternalProgram
             return new ProgramResult(null, "", false, e.Message);
         }
 
-        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        // Process.Dispose does not close streams read synchronously: close them here, not in a finalizer.
+        using var stdoutReader = process.StandardOutput;
+        using var stderrReader = process.StandardError;
+        var stdout = stdoutReader.ReadToEndAsync(cancellationToken);
+        var stderr = stderrReader.ReadToEndAsync(cancellationToken);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         try
@@ -68,9 +71,25 @@ public static class ExternalProgram
         {
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            await OutputAsync(stdout, stderr, timeout).ConfigureAwait(false);
             return new ProgramResult(null, "", true, null);
         }
 
-        return new ProgramResult(process.ExitCode, await stdout.ConfigureAwait(false) + await stderr.ConfigureAwait(false), false, null);
+        return new ProgramResult(process.ExitCode, await OutputAsync(stdout, stderr, timeout).ConfigureAwait(false), false, null);
+    }
+
+    /// <summary>Both streams once they end; what came when a process it left behind keeps a pipe open past <paramref name="timeout"/>.</summary>
+    private static async Task<string> OutputAsync(Task<string> stdout, Task<string> stderr, TimeSpan timeout)
+    {
+        try
+        {
+            await Task.WhenAll(stdout, stderr).WaitAsync(timeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // a daemon it started still holds the pipe: report what finished
+        }
+
+        return (stdout.IsCompletedSuccessfully ? stdout.Result : "") + (stderr.IsCompletedSuccessfully ? stderr.Result : "");
     }
 }
