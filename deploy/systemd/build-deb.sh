@@ -95,10 +95,13 @@ fi
 } | gzip -9n >"$root/usr/share/doc/$package/changelog.gz"
 chmod 0644 "$root/usr/share/doc/$package/changelog.gz"
 
-# The maintainer scripts call systemctl directly (no debhelper here), and the
-# agent documents itself through --help and README.md rather than a man page.
+# The maintainer scripts call systemctl directly (no debhelper here), the
+# agent documents itself through --help and README.md rather than a man page,
+# and NativeAOT links .NET's own compression library (zlib-ng, used by the HTTP
+# client of efa-agent doctor and top) into the executable: it cannot use libz.
 install -d -m 0755 "$root/usr/share/lintian/overrides"
 cat >"$root/usr/share/lintian/overrides/$package" <<'EOF'
+efa-agent: embedded-library zlib [usr/bin/efa-agent]
 efa-agent: maintainer-script-calls-systemctl
 efa-agent: no-manual-page
 EOF

@@ -1,4 +1,5 @@
 using EfaAgent.Agent.Demo;
+using EfaAgent.Agent.Doctor;
 using EfaAgent.Agent.Hosting;
 using EfaAgent.Agent.Options;
 using EfaAgent.Agent.Sampling;
@@ -15,6 +16,11 @@ internal static class Program
         if (args.Length > 0 && args[0] == "demo")
         {
             return await DemoCommand.RunAsync(args[1..]).ConfigureAwait(false);
+        }
+
+        if (args.Length > 0 && args[0] == "doctor")
+        {
+            return await DoctorCommand.RunAsync(args[1..], Console.Out, Console.Error, Environment.GetEnvironmentVariable, !Console.IsOutputRedirected).ConfigureAwait(false);
         }
 
         var result = OptionsLoader.Load(args, Environment.GetEnvironmentVariable);

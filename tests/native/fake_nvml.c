@@ -25,6 +25,7 @@
  *   <gpu|*> fieldtype <id> <type>  value type of a field (0 double, 1 uint, 3 ulonglong, ...)
  *   <gpu|*> set <key> <value>      key: uuid name busid util memutil mem_total mem_used power_mw
  *                                  energy_mj temp sm_mhz mem_mhz reasons ecc_cv ecc_ca ecc_uv ecc_ua
+ *                                  persistence (0/1, default 1)
  *   <gpu|*> procs <pid>:<bytes> ...   running compute processes
  *
  * fake_nvml_calls(name) returns how many times an entry point was called (for batching tests).
@@ -125,6 +126,7 @@ struct fake_gpu {
     unsigned long long mem_total, mem_used, energy_mj, reasons;
     unsigned long long ecc[2][2]; /* [type: 0 corrected, 1 uncorrected][counter: 0 volatile, 1 aggregate] */
     int lost;
+    int persistence;
     unsigned long long field[MAX_FIELDS];
     int field_err[MAX_FIELDS];
     int field_type[MAX_FIELDS];
@@ -218,6 +220,7 @@ static void defaults(void)
         g->temp = 40 + (unsigned)i;
         g->sm_mhz = 1980;
         g->mem_mhz = 2619;
+        g->persistence = 1;
         for (int f = 0; f < MAX_FIELDS; f++) {
             g->field_type[f] = 3; /* unsigned long long */
         }
@@ -284,6 +287,7 @@ static void apply_gpu(struct fake_gpu *g, const char *verb, char *rest)
         else if (strcmp(a, "ecc_ca") == 0) g->ecc[0][1] = v;
         else if (strcmp(a, "ecc_uv") == 0) g->ecc[1][0] = v;
         else if (strcmp(a, "ecc_ua") == 0) g->ecc[1][1] = v;
+        else if (strcmp(a, "persistence") == 0) g->persistence = v != 0;
     }
 }
 
@@ -892,6 +896,17 @@ EXPORT nvret nvmlDeviceGetTotalEccErrors(device_t dev, int type, int counter, un
         return R_INVALID_ARGUMENT;
     }
     *n = dev->ecc[type][counter];
+    DONE
+}
+
+EXPORT nvret nvmlDeviceGetPersistenceMode(device_t dev, int *mode)
+{
+    DEVICE_CALL("nvmlDeviceGetPersistenceMode")
+    if (mode == NULL) {
+        pthread_mutex_unlock(&g_lock);
+        return R_INVALID_ARGUMENT;
+    }
+    *mode = dev->persistence;
     DONE
 }
 

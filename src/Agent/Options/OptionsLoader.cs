@@ -146,6 +146,8 @@ public static class OptionsLoader
         sb.AppendLine("usage: efa-agent [--name=value ...]         run the agent");
         sb.AppendLine("       efa-agent demo [--shape=p4d|p5] [--scenario=NAME] [--name=value ...]");
         sb.AppendLine("                                             run it on a simulated training node");
+        sb.AppendLine("       efa-agent doctor [--port=N] [--peer=HOST[:PORT]]... [--json] [--name=value ...]");
+        sb.AppendLine("                                             check this node before a job (doctor --help)");
         sb.AppendLine();
         sb.AppendLine("Settings (flag, then EFA_AGENT_* variable; also keys of --config.file):");
         foreach (var f in Flags)

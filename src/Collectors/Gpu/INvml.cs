@@ -34,6 +34,16 @@ public interface INvml : IDisposable
 
     /// <summary><c>nvmlEventSetCreate</c>.</summary>
     NvmlReturn CreateEventSet(out INvmlEventSet? eventSet);
+
+    /// <summary>
+    /// <c>nvmlDeviceGetPersistenceMode</c> of <paramref name="device"/> (a device of this library), read by
+    /// <c>efa-agent doctor</c>; <see cref="NvmlReturn.FunctionNotFound"/> where an implementation lacks it.
+    /// </summary>
+    NvmlReturn GetPersistenceMode(INvmlDevice device, out bool enabled)
+    {
+        enabled = false;
+        return NvmlReturn.FunctionNotFound;
+    }
 }
 
 /// <summary>One GPU (an <c>nvmlDevice_t</c>).</summary>

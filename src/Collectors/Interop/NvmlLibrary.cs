@@ -134,6 +134,27 @@ public sealed unsafe class NvmlLibrary : INvml
         return rc;
     }
 
+    /// <inheritdoc />
+    public NvmlReturn GetPersistenceMode(INvmlDevice device, out bool enabled)
+    {
+        // Resolved here rather than in the entry-point table: only efa-agent doctor asks, once per GPU.
+        enabled = false;
+        if (device is not Device d)
+        {
+            return NvmlReturn.InvalidArgument;
+        }
+
+        if (!NativeLibrary.TryGetExport(_handle, "nvmlDeviceGetPersistenceMode", out var function))
+        {
+            return NvmlReturn.FunctionNotFound;
+        }
+
+        var mode = 0; // nvmlEnableState_t: 0 disabled, 1 enabled
+        var rc = (NvmlReturn)((delegate* unmanaged[Cdecl]<nint, int*, int>)function)(d.Handle, &mode);
+        enabled = mode == 1;
+        return rc;
+    }
+
     /// <summary>
     /// Unloads the library. Call only when no thread is inside it (the collector skips this when a call
     /// is still stuck). Does not call <c>nvmlShutdown</c>: whoever called <see cref="Init"/> does.
