@@ -108,13 +108,12 @@ public sealed class DoctorPeerTests(FakeNvmlBuild build) : IClassFixture<FakeNvm
     {
         public const int DroppedPort = 29500;
 
-        private readonly string _name;
-
+        private readonly NetworkNamespace _ns;
         private readonly string _hostLink;
 
-        private DroppingNamespace(string name, string hostLink, string address)
+        private DroppingNamespace(NetworkNamespace ns, string hostLink, string address)
         {
-            _name = name;
+            _ns = ns;
             _hostLink = hostLink;
             Address = address;
         }
@@ -123,49 +122,45 @@ public sealed class DoctorPeerTests(FakeNvmlBuild build) : IClassFixture<FakeNvm
 
         public static DroppingNamespace? TryCreate(out string? why)
         {
+            if (NetworkNamespace.TryCreate(out var reason) is not { } ns)
+            {
+                why = reason;
+                return null;
+            }
+
             var id = Environment.ProcessId % 10000;
-            var name = $"efa-doctor-{Environment.ProcessId}";
             var subnet = $"10.213.{Environment.ProcessId % 250}";
-            var host = $"edh{id}";
-            var peer = $"edp{id}";
-            var steps = new[]
+            var (host, peer) = ($"edh{id}", $"edp{id}");
+            var dropping = new DroppingNamespace(ns, host, $"{subnet}.2");
+            try
             {
-                $"ip netns add {name}",
-                $"ip link add {host} type veth peer name {peer}",
-                $"ip link set {peer} netns {name}",
-                $"ip addr add {subnet}.1/30 dev {host}",
-                $"ip link set {host} up",
-                $"ip netns exec {name} ip addr add {subnet}.2/30 dev {peer}",
-                $"ip netns exec {name} ip link set {peer} up",
-                $"ip netns exec {name} ip link set lo up",
-                $"ip netns exec {name} iptables -A INPUT -p tcp --dport {DroppedPort} -j DROP",
-            };
-            var ns = new DroppingNamespace(name, host, $"{subnet}.2");
-            foreach (var step in steps)
-            {
-                if (Run(step) is { } error)
+                ns.HostIp("link", "add", host, "type", "veth", "peer", "name", peer, "netns", ns.Name);
+                ns.HostIp("addr", "add", $"{subnet}.1/30", "dev", host);
+                ns.HostIp("link", "set", host, "up");
+                ns.HostIp("-n", ns.Name, "addr", "add", $"{subnet}.2/30", "dev", peer);
+                ns.Link("set", peer, "up");
+                var iptables = ChildProcess.FindOnPath("iptables") ?? "/usr/sbin/iptables";
+                var (code, output) = ns.Exec(iptables, "-A", "INPUT", "-p", "tcp", "--dport", DroppedPort.ToString(CultureInfo.InvariantCulture), "-j", "DROP");
+                if (code != 0)
                 {
-                    ns.Dispose();
-                    why = $"{step}: {error}";
-                    return null;
+                    throw new InvalidOperationException($"iptables -A INPUT ... -j DROP in {ns.Name} failed ({code}): {output.Trim()}");
                 }
+            }
+            catch (InvalidOperationException e)
+            {
+                dropping.Dispose();
+                why = e.Message;
+                return null;
             }
 
             why = null;
-            return ns;
+            return dropping;
         }
 
         public void Dispose()
         {
-            Run($"ip netns del {_name}"); // deletes the veth pair with it once its end is inside
-            Run($"ip link del {_hostLink}"); // in case setting up stopped before that (fails harmlessly otherwise)
-        }
-
-        private static string? Run(string command)
-        {
-            var parts = command.Split(' ');
-            var (code, output) = DoctorRun.Tool(ChildProcess.FindOnPath(parts[0]) ?? $"/usr/sbin/{parts[0]}", parts[1..]);
-            return code == 0 ? null : string.Create(CultureInfo.InvariantCulture, $"exit {code}: {output.Trim()}");
+            _ns.Dispose(); // deletes the veth pair with it once its end is inside
+            ChildProcess.Run(_ns.Ip, ["link", "del", _hostLink]); // in case setting up stopped before that (fails harmlessly otherwise)
         }
     }
 }

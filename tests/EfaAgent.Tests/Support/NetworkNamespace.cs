@@ -58,6 +58,16 @@ public sealed class NetworkNamespace : IDisposable
         }
     }
 
+    /// <summary>Runs <c>ip args</c> in this test's own namespace (a veth end, an address); throws with its output when it fails.</summary>
+    public void HostIp(params string[] args)
+    {
+        var (code, output) = Run(Ip, args);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"ip {string.Join(' ', args)} failed ({code}): {output}");
+        }
+    }
+
     /// <summary>Runs a command inside the namespace (with its own /sys, as <c>ip netns exec</c> mounts it); returns exit code and output.</summary>
     public (int ExitCode, string Output) Exec(params string[] command) => Run(Ip, ["netns", "exec", Name, .. command]);
 
