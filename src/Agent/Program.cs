@@ -2,6 +2,7 @@ using EfaAgent.Agent.Demo;
 using EfaAgent.Agent.Hosting;
 using EfaAgent.Agent.Options;
 using EfaAgent.Agent.Sampling;
+using EfaAgent.Agent.Top;
 
 namespace EfaAgent.Agent;
 
@@ -15,6 +16,11 @@ internal static class Program
         if (args.Length > 0 && args[0] == "demo")
         {
             return await DemoCommand.RunAsync(args[1..]).ConfigureAwait(false);
+        }
+
+        if (args.Length > 0 && args[0] == "top")
+        {
+            return await TopCommand.RunAsync(args[1..]).ConfigureAwait(false);
         }
 
         var result = OptionsLoader.Load(args, Environment.GetEnvironmentVariable);
