@@ -16,7 +16,7 @@ public static class JobRenderer
         new("min", 5, Right: true, Priority: 2),
         new("errors", 6, Right: true, Priority: 4),
         new("EFA tx, last minute", 20, Priority: 5),
-        new("verdict", 16, Fill: true),
+        new("verdict", 30, Fill: true),
     ];
 
     /// <summary>The job's lines at <paramref name="width"/>; <paramref name="selected"/> is the highlighted node (-1 for none).</summary>

@@ -34,7 +34,7 @@ public sealed record JobView(IReadOnlyList<NodeView> Nodes, IReadOnlyList<string
 
                 if (gpuMedian > BusyGpuMedian && n.Totals.GpuMean < StragglerShare * gpuMedian)
                 {
-                    stragglers[i] = $"GPU utilisation {n.Totals.GpuMean:P0}, job median {gpuMedian:P0}";
+                    stragglers[i] = $"GPU utilisation {Units.Ratio(n.Totals.GpuMean)}, job median {Units.Ratio(gpuMedian)}";
                 }
                 else if (efaMedian > AlertConditions.EfaBusy.Threshold && n.Totals.EfaTransmit < StragglerShare * efaMedian)
                 {

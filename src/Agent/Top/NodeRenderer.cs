@@ -19,8 +19,8 @@ public static class NodeRenderer
         new("rdma write", 11, Right: true, Priority: 7),
         new("ENA", 8, Priority: 2),
         new("ENA tx", 11, Right: true, Priority: 2),
-        new("ENA rx", 11, Right: true, Priority: 2),
-        new("errors", 16, Priority: 4, Fill: true),
+        new("ENA rx", 11, Right: true, Priority: 3),
+        new("errors", 16, Priority: 1, Fill: true),
     ];
 
     private static readonly Column[] GpuColumns =

@@ -76,6 +76,9 @@ public sealed record Column(string Header, int Width, bool Right = false, int Pr
 /// <summary>Lays out tables and text in a fixed width: columns that do not fit are dropped, never wrapped.</summary>
 public static class Screen
 {
+    /// <summary>The narrowest a fill column gets before it is dropped.</summary>
+    public const int MinFill = 12;
+
     /// <summary>
     /// Lays out a table at <paramref name="width"/>: the columns of lowest priority are dropped until the
     /// rest fits, cells are cut to their column. Each row is one span per column.
@@ -87,7 +90,8 @@ public static class Screen
         var fill = Array.FindIndex(shown, i => columns[i].Fill);
         if (fill >= 0)
         {
-            widths[fill] += Math.Max(0, width - (widths.Sum() + widths.Length - 1));
+            // Whatever the others leave, which may be less than its width (down to MinFill).
+            widths[fill] = Math.Max(1, widths[fill] + width - (widths.Sum() + widths.Length - 1));
         }
 
         var lines = new List<Line> { Row(shown.Select(i => new Span(columns[i].Header, Tone.Header)).ToArray(), shown, columns, widths, false) };
@@ -122,6 +126,10 @@ public static class Screen
         return right ? text.PadLeft(width) : text.PadRight(width);
     }
 
+    /// <summary>
+    /// The columns shown at <paramref name="width"/>, by priority. A fill column may shrink to
+    /// <see cref="MinFill"/> to stay; then columns of lower priority make way until it has its width.
+    /// </summary>
     private static int[] Choose(IReadOnlyList<Column> columns, int width)
     {
         var order = Enumerable.Range(0, columns.Count).OrderBy(i => columns[i].Priority).ThenBy(i => i).ToList();
@@ -129,11 +137,22 @@ public static class Screen
         var used = -1;
         foreach (var i in order)
         {
-            var need = columns[i].Width + 1;
+            var need = (columns[i].Fill ? Math.Min(MinFill, columns[i].Width) : columns[i].Width) + 1;
             if (used + need <= width || chosen.Count == 0)
             {
                 chosen.Add(i);
                 used += need;
+            }
+        }
+
+        var fill = chosen.FindIndex(i => columns[i].Fill);
+        if (fill >= 0)
+        {
+            var f = chosen[fill];
+            int Total() => chosen.Sum(i => columns[i].Width + 1) - 1;
+            while (Total() > width && chosen.Where(i => i != f && columns[i].Priority > columns[f].Priority).OrderByDescending(i => columns[i].Priority).ThenByDescending(i => i).FirstOrDefault(-1) is var drop and >= 0)
+            {
+                chosen.Remove(drop);
             }
         }
 

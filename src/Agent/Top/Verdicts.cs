@@ -121,7 +121,7 @@ public static class Verdicts
             if (sent is not null && now.Increase(input.WindowStart, Reading.Key(s.Name, s)) is { } r && now.Increase(input.WindowStart, Reading.Key(sent.Name, sent)) is { } t and > 0
                 && r / t > AlertConditions.RetransmitRatio.Threshold)
             {
-                list.Add(new Verdict(Severity.Warning, string.Create(CultureInfo.InvariantCulture, $"EFA {s.Label("device")} retransmits {r / t:P1} of its packets"), AlertConditions.RetransmitRatio.Rule));
+                list.Add(new Verdict(Severity.Warning, string.Create(CultureInfo.InvariantCulture, $"EFA {s.Label("device")} retransmits {100 * r / t:0.0}% of its packets"), AlertConditions.RetransmitRatio.Rule));
             }
         }
 
