@@ -54,7 +54,7 @@ public static class JobRenderer
         var name = new Span(n.Name, straggler is null ? Tone.Plain : Tone.Warn);
         if (n.Down)
         {
-            return [name, new("-", Tone.Dim), new("-", Tone.Dim), new("-", Tone.Dim), new("-", Tone.Dim), new("-", Tone.Dim), new("-", Tone.Dim), new("-", Tone.Dim), new(""), new(n.Verdicts[0].Text, Tone.Bad)];
+            return [name, new("-", Tone.Dim), new("-", Tone.Dim), new("-", Tone.Dim), new("-", Tone.Dim), new("-", Tone.Dim), new("-", Tone.Dim), new("-", Tone.Dim), new(""), new(n.Verdicts.Count > 0 ? n.Verdicts[0].Text : n.Error ?? "", Tone.Bad)];
         }
 
         var t = n.Totals;

@@ -19,7 +19,7 @@ public sealed class NodeTracker
     {
         Name = name;
         Source = source;
-        View = NodeView.Unreachable(name, source, "not read yet", NodeHistory.Empty) with { Verdicts = [] };
+        View = NodeView.Unreachable(name, source, "waiting for the first scrape", NodeHistory.Empty) with { Verdicts = [] };
     }
 
     /// <summary>The node's name as shown.</summary>

@@ -12,6 +12,9 @@ public sealed record TopOptions
     /// <summary>The nodes to read; empty for this node.</summary>
     public IReadOnlyList<JobHost> Targets { get; init; } = [];
 
+    /// <summary>The agents' port where a target names none (host file lines never do).</summary>
+    public int Port { get; init; } = DefaultPort;
+
     /// <summary>Time between refreshes.</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -30,12 +33,13 @@ public sealed record TopOptions
     /// <summary>The text of <c>efa-agent top --help</c>.</summary>
     public static string Usage() =>
         """
-        usage: efa-agent top [HOST[:PORT] ...] [--hostfile FILE] [--once] [--json] [--interval 1s] [--timeout 2s]
+        usage: efa-agent top [HOST[:PORT] ...] [--hostfile FILE] [--port 19400] [--once] [--json] [--interval 1s] [--timeout 2s]
 
         The live view of one node (default: the agent on localhost:19400, or this node sampled directly
         when no agent answers) or of a whole job (one row per node; Enter opens a node).
           HOST[:PORT]       an agent to read (port 19400 when omitted); several make a job
           --hostfile FILE   the nodes of an mpirun/torchrun host file ("host slots=8", comments)
+          --port N          the agents' port where a target names none (default 19400)
           --once            print one snapshot as plain text and exit
           --json            print one snapshot as JSON and exit
           --interval D      time between refreshes (default 1s)
@@ -89,6 +93,15 @@ public sealed record TopOptions
 
                     targets.AddRange(file.Hosts);
                     break;
+                case "--port":
+                    var portText = Value();
+                    if (!int.TryParse(portText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+                    {
+                        return (null, $"invalid --port \"{portText}\": expected 1 to 65535", false);
+                    }
+
+                    options = options with { Port = port };
+                    break;
                 case "--interval" or "--timeout":
                     var text = Value();
                     if (text is null || !Durations.TryParse(text, out var d) || d < TimeSpan.FromMilliseconds(100) || d > TimeSpan.FromMinutes(10))
@@ -121,11 +134,8 @@ public sealed record TopOptions
     }
 
     /// <summary>The <c>/metrics</c> URL of a target.</summary>
-    public static Uri MetricsUrl(JobHost host)
-    {
-        return new Uri($"http://{host.Display(DefaultPort)}/metrics");
-    }
+    public Uri MetricsUrl(JobHost host) => new($"http://{host.Display(Port)}/metrics");
 
     /// <summary>How a target is named on screen: the host, with the port when it is not the default.</summary>
-    public static string DisplayName(JobHost host) => host.Port is { } p && p != DefaultPort ? host.Display(DefaultPort) : host.UrlHost;
+    public string DisplayName(JobHost host) => host.Port is { } p && p != Port ? host.Display(Port) : host.UrlHost;
 }

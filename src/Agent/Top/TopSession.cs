@@ -37,12 +37,12 @@ public sealed class TopSession : IAsyncDisposable
         var client = new ScrapeClient(options.Timeout);
         if (options.Targets.Count > 0)
         {
-            var urls = options.Targets.Select(TopOptions.MetricsUrl).ToList();
-            var trackers = options.Targets.Select((t, i) => new NodeTracker(TopOptions.DisplayName(t), urls[i].ToString())).ToList();
+            var urls = options.Targets.Select(options.MetricsUrl).ToList();
+            var trackers = options.Targets.Select((t, i) => new NodeTracker(options.DisplayName(t), urls[i].ToString())).ToList();
             return (new TopSession(trackers, client, urls, null), null);
         }
 
-        var url = new Uri($"http://localhost:{TopOptions.DefaultPort}/metrics");
+        var url = new Uri($"http://localhost:{options.Port}/metrics");
         var probe = await client.ScrapeAsync(url, ct).ConfigureAwait(false);
         if (probe.Metrics is not null && options.AgentArgs.Count == 0)
         {
@@ -56,7 +56,7 @@ public sealed class TopSession : IAsyncDisposable
             return (null, error);
         }
 
-        var source = options.AgentArgs.Count > 0 ? "sampled by top" : $"sampled by top: no agent on localhost:{TopOptions.DefaultPort} ({probe.Error})";
+        var source = options.AgentArgs.Count > 0 ? "sampled by top" : $"sampled by top: no agent on localhost:{options.Port} ({probe.Error})";
         return (new TopSession([new NodeTracker(Environment.MachineName, source)], null, [], sampler), null);
     }
 
