@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using EfaAgent.Agent.Hosting;
 using EfaAgent.Agent.Jobs;
 using EfaAgent.Agent.Options;
@@ -87,9 +86,7 @@ public static class DemoJob
         var log = TextWriter.Synchronized(new StreamWriter(logPath, append: false) { AutoFlush = true });
         await using (log.ConfigureAwait(false))
         {
-            using var stop = new CancellationTokenSource();
-            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => Stop(c, stop));
-            using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => Stop(c, stop));
+            using var stop = new SignalStop();
             var hosts = options.Select((o, i) => AgentHost.RunAsync(o, collectors[i], scenarios[i], log, stop.Token)).ToList();
 
             // Stop the view as soon as an agent ends (a port in use, say): its log tells why.
@@ -101,12 +98,19 @@ public static class DemoJob
             {
                 await using (session.ConfigureAwait(false))
                 {
-                    await WaitForAgentsAsync(session, stop.Token).ConfigureAwait(false);
-                    await TopCommand.RunAsync(session, topOptions, stop.Token).ConfigureAwait(false);
+                    try
+                    {
+                        await WaitForAgentsAsync(session, stop.Token).ConfigureAwait(false);
+                        await TopCommand.RunAsync(session, topOptions, stop.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (stop.Token.IsCancellationRequested)
+                    {
+                        // Ctrl+C or SIGTERM while the agents were starting
+                    }
                 }
             }
 
-            await stop.CancelAsync().ConfigureAwait(false);
+            stop.Cancel();
             var code = (await Task.WhenAll(hosts).ConfigureAwait(false)).Max();
             await Console.Error.WriteLineAsync($"efa-agent demo: stopped{(error is null ? "" : $" ({error})")}; the agents' log is {logPath}").ConfigureAwait(false);
             return code;
@@ -127,11 +131,5 @@ public static class DemoJob
 
             await Task.Delay(100, ct).ConfigureAwait(false);
         }
-    }
-
-    private static void Stop(PosixSignalContext context, CancellationTokenSource stop)
-    {
-        context.Cancel = true;
-        stop.Cancel();
     }
 }

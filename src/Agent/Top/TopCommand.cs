@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace EfaAgent.Agent.Top;
 
 /// <summary>
@@ -27,9 +25,7 @@ public static class TopCommand
             return 2;
         }
 
-        using var stop = new CancellationTokenSource();
-        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => Stop(c, stop));
-        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => Stop(c, stop));
+        using var stop = new SignalStop();
         var (session, openError) = await TopSession.OpenAsync(options, stop.Token).ConfigureAwait(false);
         if (session is null)
         {
@@ -106,10 +102,4 @@ public static class TopCommand
         int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out var c) && c > 20 ? c
         : !Console.IsOutputRedirected && Console.WindowWidth > 20 ? Console.WindowWidth
         : PlainWidth;
-
-    private static void Stop(PosixSignalContext context, CancellationTokenSource stop)
-    {
-        context.Cancel = true;
-        stop.Cancel();
-    }
 }
