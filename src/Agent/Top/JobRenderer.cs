@@ -22,7 +22,7 @@ public static class JobRenderer
     /// <summary>The job's lines at <paramref name="width"/>; <paramref name="selected"/> is the highlighted node (-1 for none).</summary>
     public static List<Line> Render(JobView job, int width, int selected)
     {
-        var down = job.Nodes.Count(n => n.Down);
+        var down = job.Nodes.Count(n => n.Down && n.Verdicts.Count > 0); // not those still waiting for their first answer
         var title = new List<Span> { new(string.Create(CultureInfo.InvariantCulture, $"job of {job.Nodes.Count} nodes"), Tone.Header) };
         if (down > 0)
         {

@@ -29,6 +29,10 @@ public static class NodeViewBuilder
             ports.TryAdd((s.Label("device"), s.Label("port") is { Length: > 0 } p ? p : "1"), null);
         }
 
+        // The EFA counters by device, read once rather than once per port.
+        var byDevice = m.Samples
+            .Where(s => s.Name.EndsWith("_total", StringComparison.Ordinal) && (s.Name.StartsWith("efa_port_", StringComparison.Ordinal) || s.Name.StartsWith("efa_device_", StringComparison.Ordinal)))
+            .ToLookup(s => s.Label("device"), StringComparer.Ordinal);
         var list = new List<EfaPortView>();
         foreach (var ((device, port), netdev) in ports)
         {
@@ -45,7 +49,7 @@ public static class NodeViewBuilder
                 m.Value("efa_port_receive_peak_bytes_per_second", match),
                 Rate("rdma_read_bytes"),
                 Rate("rdma_write_bytes"),
-                Errors(now, before, device, port, firstPort: ports.Keys.First(k => k.Device == device).Port == port)));
+                Errors(now, before, byDevice[device], port, firstPort: ports.Keys.First(k => k.Device == device).Port == port)));
         }
 
         return list;
@@ -125,16 +129,11 @@ public static class NodeViewBuilder
     /// <summary>Whether a device counter counts errors (failed or uncompleted admin commands).</summary>
     public static bool IsDeviceError(string counter) => counter.EndsWith("_err", StringComparison.Ordinal) || counter == "no_completion_cmds";
 
-    private static List<ErrorCount> Errors(Reading now, Reading? before, string device, string port, bool firstPort)
+    private static List<ErrorCount> Errors(Reading now, Reading? before, IEnumerable<Sample> counters, string port, bool firstPort)
     {
         var list = new List<ErrorCount>();
-        foreach (var s in now.Metrics.Samples)
+        foreach (var s in counters)
         {
-            if (s.Label("device") != device || !s.Name.EndsWith("_total", StringComparison.Ordinal))
-            {
-                continue;
-            }
-
             string counter;
             if (s.Name.StartsWith("efa_port_", StringComparison.Ordinal) && s.Label("port") == port)
             {

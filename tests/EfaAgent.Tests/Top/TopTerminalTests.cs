@@ -65,21 +65,35 @@ public sealed partial class TopTerminalTests(FakeNvmlBuild build) : IClassFixtur
         Assert.DoesNotContain("rdmap16s27", after, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Sigterm_restores_the_terminal()
+    [Theory]
+    [InlineData("SIGTERM")]
+    [InlineData("Ctrl+C")]
+    public async Task A_signal_restores_the_terminal(string how)
     {
         using var dir = new TempDir();
         var a = dir.CopyFrom(Repo.Fixture("p4d-postsplit"), "a");
         await using var agent = await TopCommandTests.StartAgentAsync(a);
-        using var tmux = Tmux.Start($"'{AgentProcess.Executable}' top 127.0.0.1:{agent.Port} & echo $! > '{dir.Combine("pid")}'; wait; echo TOP-EXITED $?; sleep 600", 120, 40);
+        var pidFile = dir.Combine("pid");
+        using var tmux = Tmux.Start($"sh -c 'echo $$ > {pidFile}; exec \"{AgentProcess.Executable}\" top 127.0.0.1:{agent.Port}'; echo TOP-EXITED $?; sleep 600", 120, 40);
 
         await tmux.WaitForAsync(s => s.Contains("rdmap16s27", StringComparison.Ordinal), "the node view");
-        var pid = int.Parse((await File.ReadAllTextAsync(dir.Combine("pid"))).Trim(), CultureInfo.InvariantCulture);
-        System.Diagnostics.Process.GetProcessById(pid).Kill(false);
-        await tmux.WaitForAsync(s => s.Contains("TOP-EXITED", StringComparison.Ordinal), "top exiting");
+        if (how == "SIGTERM")
+        {
+            var pid = int.Parse((await File.ReadAllTextAsync(pidFile)).Trim(), CultureInfo.InvariantCulture);
+            Assert.Equal(0, Kill(pid, 15));
+        }
+        else
+        {
+            tmux.Keys("C-c");
+        }
+
+        await tmux.WaitForAsync(s => s.Contains("TOP-EXITED 0", StringComparison.Ordinal), "top exiting with 0");
         Assert.Equal("0", tmux.Display("#{alternate_on}"));
         Assert.Equal("1", tmux.Display("#{cursor_flag}"));
     }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
 
     /// <summary>The first rate in Gbit/s on the row of <paramref name="device"/>, or null.</summary>
     private static double? RateOf(string screen, string device)
