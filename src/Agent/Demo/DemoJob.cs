@@ -1,6 +1,7 @@
 using EfaAgent.Agent.Hosting;
 using EfaAgent.Agent.Jobs;
 using EfaAgent.Agent.Options;
+using EfaAgent.Agent.Scrape;
 using EfaAgent.Agent.Top;
 using EfaAgent.Collectors;
 using EfaAgent.Collectors.Gpu;
@@ -100,7 +101,7 @@ public static class DemoJob
                 {
                     try
                     {
-                        await WaitForAgentsAsync(session, stop.Token).ConfigureAwait(false);
+                        await WaitForAgentsAsync([.. targets.Select(topOptions.MetricsUrl)], stop.Token).ConfigureAwait(false);
                         await TopCommand.RunAsync(session, topOptions, stop.Token).ConfigureAwait(false);
                     }
                     catch (OperationCanceledException) when (stop.Token.IsCancellationRequested)
@@ -118,13 +119,15 @@ public static class DemoJob
     }
 
     /// <summary>Gives the agents up to 5 s to answer, so the view does not open on "connection refused".</summary>
-    private static async Task WaitForAgentsAsync(TopSession session, CancellationToken ct)
+    private static async Task WaitForAgentsAsync(IReadOnlyList<Uri> urls, CancellationToken ct)
     {
+        // Probed apart from the view's session, so that its first rates span a whole interval.
+        using var client = new ScrapeClient(TimeSpan.FromSeconds(1));
         var deadline = DateTime.UtcNow.AddSeconds(5);
-        while (DateTime.UtcNow < deadline && !ct.IsCancellationRequested)
+        while (DateTime.UtcNow < deadline)
         {
-            await session.RefreshAsync(ct).ConfigureAwait(false);
-            if (session.Job.Nodes.All(n => !n.Down))
+            var results = await client.ScrapeAllAsync(urls, ct).ConfigureAwait(false);
+            if (results.All(r => r.Metrics is not null))
             {
                 return;
             }
