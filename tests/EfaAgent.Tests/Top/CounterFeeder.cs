@@ -4,15 +4,18 @@ using System.Text;
 namespace EfaAgent.Tests.Top;
 
 /// <summary>
-/// Moves counters of a copied fixture tree while an agent reads it: every 100 ms it adds a tenth of a
-/// per-second rate to EFA <c>hw_counters</c> files and to interfaces' byte columns of <c>proc/net/dev</c>,
-/// rewriting the files in place (the agent keeps them open).
+/// Moves counters of a copied fixture tree while an agent reads it: every 100 ms it sets EFA
+/// <c>hw_counters</c> files and interfaces' byte columns of <c>proc/net/dev</c> to their starting value
+/// plus a per-second rate times the time elapsed (so a late wake-up on a busy machine does not change
+/// the rate), rewriting the files in place (the agent keeps them open).
 /// </summary>
 public sealed class CounterFeeder : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly Thread _thread;
-    private readonly List<(string Path, double PerSecond)> _files = [];
+    private readonly List<(string Path, ulong Start, double PerSecond)> _files = [];
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    private readonly string? _netDevStart;
     private readonly Dictionary<string, (double Rx, double Tx)> _interfaces = new(StringComparer.Ordinal);
     private readonly string? _netDev;
 
@@ -21,13 +24,15 @@ public sealed class CounterFeeder : IDisposable
     {
         foreach (var (device, counter, rate) in efa)
         {
-            _files.Add((Path.Combine(root, "sys", "class", "infiniband", device, "ports", "1", "hw_counters", counter), rate));
+            var path = Path.Combine(root, "sys", "class", "infiniband", device, "ports", "1", "hw_counters", counter);
+            _files.Add((path, ulong.Parse(File.ReadAllText(path).Trim(), CultureInfo.InvariantCulture), rate));
         }
 
         foreach (var (device, rx, tx) in interfaces)
         {
             _interfaces[device] = (rx, tx);
             _netDev = Path.Combine(root, "proc", "net", "dev");
+            _netDevStart = File.ReadAllText(_netDev);
         }
 
         _thread = new Thread(Run) { IsBackground = true, Name = "counter-feeder" };
@@ -46,20 +51,20 @@ public sealed class CounterFeeder : IDisposable
     {
         while (!_stop.Token.WaitHandle.WaitOne(100))
         {
-            foreach (var (path, rate) in _files)
+            var seconds = _clock.Elapsed.TotalSeconds;
+            foreach (var (path, start, rate) in _files)
             {
-                var value = ulong.Parse(File.ReadAllText(path).Trim(), CultureInfo.InvariantCulture) + (ulong)(rate / 10);
-                Rewrite(path, $"{value.ToString(CultureInfo.InvariantCulture)}\n");
+                Rewrite(path, $"{(start + (ulong)(rate * seconds)).ToString(CultureInfo.InvariantCulture)}\n");
             }
 
             if (_netDev is not null)
             {
-                Rewrite(_netDev, NetDev(File.ReadAllText(_netDev)));
+                Rewrite(_netDev, NetDev(_netDevStart!, seconds));
             }
         }
     }
 
-    private string NetDev(string text)
+    private string NetDev(string text, double seconds)
     {
         var s = new StringBuilder();
         foreach (var line in text.Split('\n'))
@@ -68,8 +73,8 @@ public sealed class CounterFeeder : IDisposable
             if (colon > 0 && _interfaces.TryGetValue(line[..colon].Trim(), out var rate))
             {
                 var fields = line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                fields[0] = (ulong.Parse(fields[0], CultureInfo.InvariantCulture) + (ulong)(rate.Rx / 10)).ToString(CultureInfo.InvariantCulture);
-                fields[8] = (ulong.Parse(fields[8], CultureInfo.InvariantCulture) + (ulong)(rate.Tx / 10)).ToString(CultureInfo.InvariantCulture);
+                fields[0] = (ulong.Parse(fields[0], CultureInfo.InvariantCulture) + (ulong)(rate.Rx * seconds)).ToString(CultureInfo.InvariantCulture);
+                fields[8] = (ulong.Parse(fields[8], CultureInfo.InvariantCulture) + (ulong)(rate.Tx * seconds)).ToString(CultureInfo.InvariantCulture);
                 s.Append(line[..(colon + 1)]).Append(' ').Append(string.Join(' ', fields)).Append('\n');
             }
             else if (line.Length > 0)
