@@ -42,9 +42,10 @@ public sealed class TopSession : IAsyncDisposable
             return (new TopSession(trackers, client, urls, null), null);
         }
 
+        // Settings for the in-process sampler (--path.sysfs=...) ask for it; otherwise the local agent, if one answers.
         var url = new Uri($"http://localhost:{options.Port}/metrics");
-        var probe = await client.ScrapeAsync(url, ct).ConfigureAwait(false);
-        if (probe.Metrics is not null && options.AgentArgs.Count == 0)
+        var probe = options.AgentArgs.Count > 0 ? null : await client.ScrapeAsync(url, ct).ConfigureAwait(false);
+        if (probe?.Metrics is not null)
         {
             return (new TopSession([new NodeTracker(Environment.MachineName, url.ToString())], client, [url], null), null);
         }
@@ -56,7 +57,7 @@ public sealed class TopSession : IAsyncDisposable
             return (null, error);
         }
 
-        var source = options.AgentArgs.Count > 0 ? "sampled by top" : $"sampled by top: no agent on localhost:{options.Port} ({probe.Error})";
+        var source = probe is null ? "sampled by top" : $"sampled by top: no agent on localhost:{options.Port} ({probe.Error})";
         return (new TopSession([new NodeTracker(Environment.MachineName, source)], null, [], sampler), null);
     }
 
