@@ -3,6 +3,7 @@ using EfaAgent.Agent.Doctor;
 using EfaAgent.Agent.Hosting;
 using EfaAgent.Agent.Options;
 using EfaAgent.Agent.Sampling;
+using EfaAgent.Agent.Top;
 
 namespace EfaAgent.Agent;
 
@@ -21,6 +22,11 @@ internal static class Program
         if (args.Length > 0 && args[0] == "doctor")
         {
             return await DoctorCommand.RunAsync(args[1..], Console.Out, Console.Error, Environment.GetEnvironmentVariable, !Console.IsOutputRedirected).ConfigureAwait(false);
+        }
+
+        if (args.Length > 0 && args[0] == "top")
+        {
+            return await TopCommand.RunAsync(args[1..]).ConfigureAwait(false);
         }
 
         var result = OptionsLoader.Load(args, Environment.GetEnvironmentVariable);

@@ -28,10 +28,11 @@ public static class AgentHost
     /// <param name="stop">Stops the agent (the demo uses it); the host also stops on SIGTERM/SIGINT.</param>
     /// <param name="collectors">Collectors to run instead of those <paramref name="options"/> enables (the demo's simulated GPUs).</param>
     /// <param name="scenario">The demo scenario, shown in the self-metrics.</param>
-    public static async Task<int> RunAsync(AgentOptions options, Func<ILoggerFactory, IReadOnlyList<ICollector>>? collectors = null, string? scenario = null, CancellationToken stop = default)
+    /// <param name="logTo">Where the log goes instead of stdout (the demo while it shows <c>top</c>).</param>
+    public static async Task<int> RunAsync(AgentOptions options, Func<ILoggerFactory, IReadOnlyList<ICollector>>? collectors = null, string? scenario = null, TextWriter? logTo = null, CancellationToken stop = default)
     {
-        var journald = AgentLogging.UnderJournald(Environment.GetEnvironmentVariable);
-        await using var serilog = AgentLogging.Create(options.LogFormat, options.LogLevel, journald);
+        var journald = logTo is null && AgentLogging.UnderJournald(Environment.GetEnvironmentVariable);
+        await using var serilog = AgentLogging.Create(options.LogFormat, options.LogLevel, journald, logTo);
         using var loggerFactory = new SerilogLoggerFactory(serilog);
         var log = loggerFactory.CreateLogger("efa-agent");
         log.LogInformation("efa-agent {Version} starting: /metrics on {Listen}, sysfs {Sysfs}, procfs {Procfs}{Simulated}",

@@ -15,8 +15,8 @@ public static class AgentLogging
     public static bool UnderJournald(Func<string, string?> environment) =>
         !string.IsNullOrEmpty(environment("JOURNAL_STREAM"));
 
-    /// <summary>Creates the logger.</summary>
-    public static Logger Create(LogFormat format, LogEventLevel level, bool journald)
+    /// <summary>Creates the logger; it writes to stdout, or to <paramref name="output"/> when given (the demo's full-screen view owns the terminal).</summary>
+    public static Logger Create(LogFormat format, LogEventLevel level, bool journald, TextWriter? output = null)
     {
         ITextFormatter formatter = format == LogFormat.Json
             ? new RenderedCompactJsonFormatter()
@@ -33,7 +33,9 @@ public static class AgentLogging
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
             .Enrich.With<ShortSourceContextEnricher>();
-        return config.WriteTo.Console(formatter, standardErrorFromLevel: null).CreateLogger();
+        return output is null
+            ? config.WriteTo.Console(formatter, standardErrorFromLevel: null).CreateLogger()
+            : config.WriteTo.Sink(new TextWriterSink(formatter, output)).CreateLogger();
     }
 
     /// <summary>The syslog priority journald reads from a <c>&lt;N&gt;</c> line prefix.</summary>
@@ -45,6 +47,12 @@ public static class AgentLogging
         LogEventLevel.Information => 6,
         _ => 7,
     };
+
+    /// <summary>Writes each event through the formatter to a writer (which must be safe for concurrent use).</summary>
+    private sealed class TextWriterSink(ITextFormatter formatter, TextWriter output) : ILogEventSink
+    {
+        public void Emit(LogEvent logEvent) => formatter.Format(logEvent, output);
+    }
 
     /// <summary>Prefixes every line with <c>&lt;priority&gt;</c> so that journald files it at the right level.</summary>
     private sealed class JournaldPriorityFormatter(ITextFormatter inner) : ITextFormatter

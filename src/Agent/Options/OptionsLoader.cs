@@ -144,8 +144,10 @@ public static class OptionsLoader
     {
         var sb = new StringBuilder();
         sb.AppendLine("usage: efa-agent [--name=value ...]         run the agent");
-        sb.AppendLine("       efa-agent demo [--shape=p4d|p5] [--scenario=NAME] [--name=value ...]");
-        sb.AppendLine("                                             run it on a simulated training node");
+        sb.AppendLine("       efa-agent demo [--shape=p4d|p5] [--scenario=NAME] [--nodes=N] [--name=value ...]");
+        sb.AppendLine("                                             run it on a simulated training node (or job)");
+        sb.AppendLine("       efa-agent top [HOST[:PORT] ...] [--hostfile FILE] [--once] [--json]");
+        sb.AppendLine("                                             the live view of a node or a job (top --help)");
         sb.AppendLine("       efa-agent doctor [--port=N] [--peer=HOST[:PORT]]... [--json] [--name=value ...]");
         sb.AppendLine("                                             check this node before a job (doctor --help)");
         sb.AppendLine();

@@ -1,0 +1,76 @@
+using EfaAgent.Agent.Top;
+using EfaAgent.Tests.Support;
+
+namespace EfaAgent.Tests.Top;
+
+/// <summary>
+/// Known scrapes render to the expected text (tests/golden/top/, UPDATE_GOLDEN=1 rewrites them) at a
+/// narrow, a common and a wide terminal; narrow terminals drop columns, never wrap.
+/// </summary>
+public sealed class TopRenderTests
+{
+    public static readonly TheoryData<int> Widths = [60, 100, 160];
+
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void Node_view_renders_the_golden_text_at_each_width(int width)
+    {
+        var b = TopInputs.Base();
+        var node = TopInputs.Node("node-a", b, TopInputs.Training(b));
+        var text = Screen.PlainText(NodeRenderer.Render(node, width), width);
+
+        AssertFits(text, width);
+        Golden.AssertMatches($"top/node-{width}.txt", text);
+    }
+
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void Job_view_renders_the_golden_text_at_each_width(int width)
+    {
+        var text = Screen.PlainText(JobRenderer.Render(TopInputs.Job(), width, selected: 1), width);
+
+        AssertFits(text, width);
+        Golden.AssertMatches($"top/job-{width}.txt", text);
+    }
+
+    [Fact]
+    public void Job_snapshot_renders_the_golden_json()
+    {
+        Golden.AssertMatches("top/job.json", TopJson.Write(TopInputs.Job()));
+    }
+
+    [Fact]
+    public void Node_view_shows_rates_from_the_counter_increments_in_human_units()
+    {
+        var b = TopInputs.Base();
+        var node = TopInputs.Node("node-a", b, TopInputs.Training(b));
+        var port = Assert.Single(node.Efa, p => p.Device == "rdmap16s27");
+
+        Assert.Equal(5e9, port.Transmit);
+        Assert.Equal("40.0 Gbit/s", Units.Rate(port.Transmit));
+        Assert.Equal("ens32", port.Netdev);
+        Assert.Equal(125_000, Assert.Single(node.Interfaces, i => i.Device == "ens32").Transmit);
+        var drops = Assert.Single(Assert.Single(node.Efa, p => p.Device == "rdmap32s27").Errors, e => e.Counter == "rx_drops");
+        Assert.Equal(5, drops.Recent);
+        Assert.DoesNotContain(node.Interfaces, i => i.Device == "lo");
+    }
+
+    [Fact]
+    public void Narrow_terminal_drops_columns_by_priority_and_keeps_the_device_names()
+    {
+        var b = TopInputs.Base();
+        var text = Screen.PlainText(NodeRenderer.Render(TopInputs.Node("node-a", b, TopInputs.Training(b)), 60), 60);
+
+        Assert.Contains("rdmap144s27", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("peak tx", text, StringComparison.Ordinal);
+        Assert.Contains("40.0 Gbit/s", text, StringComparison.Ordinal);
+    }
+
+    private static void AssertFits(string text, int width)
+    {
+        foreach (var line in text.Split('\n'))
+        {
+            Assert.True(line.Length <= width, $"line longer than {width}: {line}");
+        }
+    }
+}

@@ -1,0 +1,79 @@
+using EfaAgent.Agent.Top;
+
+namespace EfaAgent.Tests.Top;
+
+/// <summary>The verdicts in words, each from the condition of its alert rule.</summary>
+public sealed class VerdictTests
+{
+    [Fact]
+    public void Busy_GPUs_with_flat_EFA_and_busy_ENA_read_as_NCCL_on_sockets()
+    {
+        var b = TopInputs.Base();
+        var node = TopInputs.Node("n", b, TopInputs.SocketFallback(b));
+
+        var v = Assert.Single(node.Verdicts, v => v.Alert == "EfaNotUsedWhileGpusBusy");
+        Assert.Equal("GPUs busy, EFA idle, ENA busy: NCCL is probably using TCP sockets", v.Text);
+        Assert.Equal(Severity.Warning, v.Severity);
+    }
+
+    [Fact]
+    public void EFA_traffic_above_the_rule_threshold_carries_the_job()
+    {
+        var b = TopInputs.Base();
+        var node = TopInputs.Node("n", b, TopInputs.Training(b));
+
+        Assert.Contains(node.Verdicts, v => v is { Severity: Severity.Good, Text: "EFA carries the job" });
+        Assert.Contains(node.Verdicts, v => v.Text == "GPU 5 lost" && v.Alert == "GpuLost");
+        Assert.Contains(node.Verdicts, v => v.Text == "EFA receive drops on rdmap32s27" && v.Alert == "EfaRxDrops");
+    }
+
+    [Fact]
+    public void Fewer_EFA_devices_than_the_instance_type_are_counted_in_words()
+    {
+        var b = TopInputs.Set(TopInputs.Base(), "efa_devices ", 2);
+        var node = TopInputs.Node("n", b, b);
+
+        Assert.Contains(node.Verdicts, v => v.Text == "2 of 4 EFA devices found (p4d.24xlarge has 4)");
+    }
+
+    [Fact]
+    public void A_last_sample_older_than_the_rule_allows_reads_as_agent_not_sampling()
+    {
+        var b = TopInputs.Base();
+        var node = TopInputs.Node("n", b, b, wallClock: TopInputs.LastSample + 61);
+        var fresh = TopInputs.Node("n", b, b, wallClock: TopInputs.LastSample + 59);
+
+        Assert.Contains(node.Verdicts, v => v.Text == "agent not sampling: last sample 61 s ago" && v.Severity == Severity.Critical);
+        Assert.DoesNotContain(fresh.Verdicts, v => v.Alert == "EfaAgentNotSampling");
+    }
+
+    [Fact]
+    public void The_node_far_below_the_job_median_is_the_straggler()
+    {
+        var b = TopInputs.Base();
+        var busy = TopInputs.Training(b);
+        var slow = TopInputs.Base().Replace("gpu_utilization_ratio{gpu=\"0\"", "gpu_utilization_ratio{gpu=\"0\"", StringComparison.Ordinal);
+        foreach (var gpu in new[] { "0", "1", "2", "3", "4", "6", "7" })
+        {
+            slow = TopInputs.Set(slow, $"gpu_utilization_ratio{{gpu=\"{gpu}\"", 0.2);
+        }
+
+        var job = JobView.From([TopInputs.Node("a", b, busy), TopInputs.Node("b", b, busy), TopInputs.Node("c", slow, TopInputs.Training(slow)), TopInputs.Dead("d")]);
+
+        Assert.Null(job.Stragglers[0]);
+        Assert.Null(job.Stragglers[1]);
+        Assert.Equal("GPU utilisation 20%, job median 93%", job.Stragglers[2]);
+        Assert.Null(job.Stragglers[3]);
+    }
+
+    [Fact]
+    public void A_restarted_agent_starts_the_rates_over_instead_of_showing_negative_ones()
+    {
+        var b = TopInputs.Base();
+        var restarted = TopInputs.Set(TopInputs.Training(b), "efa_agent_start_time_seconds", TopInputs.LastSample);
+        restarted = TopInputs.Set(restarted, "efa_port_tx_bytes_total{device=\"rdmap16s27\"", 10);
+        var node = TopInputs.Node("n", b, restarted);
+
+        Assert.All(node.Efa, p => Assert.Null(p.Transmit));
+    }
+}
