@@ -270,6 +270,7 @@ public sealed record WebConfig(TlsSettings? Tls, IReadOnlyDictionary<string, str
 
     private static IEnumerable<(string Key, YamlNode Value)> Entries(YamlMappingNode node, string where)
     {
+        // The parser refuses a duplicate key already; this also covers keys that differ only as YAML text.
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (k, v) in node.Children)
         {
