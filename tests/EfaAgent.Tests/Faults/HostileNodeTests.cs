@@ -13,6 +13,7 @@ namespace EfaAgent.Tests.Faults;
 public sealed class HostileNodeTests : IDisposable
 {
     private const string Device = "rdmap16s27";
+    private const string TxBytes = $"efa_port_tx_bytes_total{{device=\"{Device}\",port=\"1\"}}";
     private static readonly long Second = Stopwatch.Frequency;
 
     private readonly TempDir _tmp = new();
@@ -139,23 +140,15 @@ public sealed class HostileNodeTests : IDisposable
     [Fact]
     public void A_reading_of_2_to_the_64_minus_1_is_implausible_and_the_total_stays_continuous()
     {
-        var path = Path.Combine(HwCounters, "tx_bytes");
-        var series = $"efa_port_tx_bytes_total{{device=\"{Device}\",port=\"1\"}}";
         var peak = $"efa_port_transmit_peak_bytes_per_second{{device=\"{Device}\",port=\"1\"}}";
-        using var collector = TestCollectors.Efa(_sys);
-        File.WriteAllText(path, "1000\n");
-        collector.Discover();
-        var t = 1_000 * Second;
-        collector.Sample(t);
+        using var collector = TxBytesFrom(1000);
 
-        File.WriteAllText(path, ulong.MaxValue.ToString(CultureInfo.InvariantCulture) + "\n");
-        collector.Sample(t + (Second / 4));
-        Assert.Equal(1000.0, FrameText.Value(collector.Frame, series));
+        TxBytesTick(collector, ulong.MaxValue, 1);
+        Assert.Equal(1000.0, FrameText.Value(collector.Frame, TxBytes));
         Assert.Contains(Unavailable("tx_bytes", "implausible"), FrameText.Lines(collector.Frame));
 
-        File.WriteAllText(path, "6000\n");
-        collector.Sample(t + (Second / 2));
-        Assert.Equal(6000.0, FrameText.Value(collector.Frame, series));
+        TxBytesTick(collector, 6000, 2);
+        Assert.Equal(6000.0, FrameText.Value(collector.Frame, TxBytes));
         Assert.Equal(10_000.0, FrameText.Value(collector.Frame, peak)); // 5000 bytes in the 500 ms since the last good reading, not 5.9e18 B/s
         Assert.DoesNotContain(FrameText.Lines(collector.Frame), l => l.Contains("implausible", StringComparison.Ordinal));
     }
@@ -163,21 +156,30 @@ public sealed class HostileNodeTests : IDisposable
     [Fact]
     public void A_counter_that_really_jumps_and_goes_on_from_there_is_followed_without_the_jump()
     {
-        var path = Path.Combine(HwCounters, "tx_bytes");
-        var series = $"efa_port_tx_bytes_total{{device=\"{Device}\",port=\"1\"}}";
-        using var collector = TestCollectors.Efa(_sys);
-        File.WriteAllText(path, "1000\n");
-        collector.Discover();
-        var t = 1_000 * Second;
-        collector.Sample(t);
-
         const ulong Far = 1UL << 62;
-        File.WriteAllText(path, Far.ToString(CultureInfo.InvariantCulture) + "\n");
-        collector.Sample(t + (Second / 4));
-        File.WriteAllText(path, (Far + 500).ToString(CultureInfo.InvariantCulture) + "\n");
-        collector.Sample(t + (Second / 2));
+        using var collector = TxBytesFrom(1000);
 
-        Assert.Equal(1500.0, FrameText.Value(collector.Frame, series));
+        TxBytesTick(collector, Far, 1);
+        TxBytesTick(collector, Far + 500, 2);
+
+        Assert.Equal(1500.0, FrameText.Value(collector.Frame, TxBytes));
+    }
+
+    /// <summary>A collector whose first tick (at 1000 s) read <paramref name="value"/> from the port's tx_bytes.</summary>
+    private Collectors.Efa.EfaCollector TxBytesFrom(ulong value)
+    {
+        File.WriteAllText(Path.Combine(HwCounters, "tx_bytes"), value.ToString(CultureInfo.InvariantCulture) + "\n");
+        var collector = TestCollectors.Efa(_sys);
+        collector.Discover();
+        collector.Sample(1_000 * Second);
+        return collector;
+    }
+
+    /// <summary>Writes <paramref name="value"/> to tx_bytes and samples the tick <paramref name="tick"/> quarter seconds after the first.</summary>
+    private void TxBytesTick(Collectors.Efa.EfaCollector collector, ulong value, int tick)
+    {
+        File.WriteAllText(Path.Combine(HwCounters, "tx_bytes"), value.ToString(CultureInfo.InvariantCulture) + "\n");
+        collector.Sample((1_000 * Second) + (tick * Second / 4));
     }
 
     private static void MakeFifo(string path)
