@@ -13,7 +13,7 @@ public sealed class UnavailableSeries(string collector, ILogger logger)
     /// <summary>The family of the series.</summary>
     public static readonly MetricFamily Family = new(
         "efa_agent_unavailable",
-        "1 for each counter the agent found but cannot export right now; reason says why: read_error, empty, not_available, malformed, overflow, implausible (a jump far above the port's rate, not counted), name_collision (two files give one metric name) or missing_hw_counters for a counter file; list_error for a directory that cannot be listed; missing_colon, field_count or bad_number for a /proc/net/dev line; the NVML return code in snake case (not_supported, gpu_is_lost, ...) for a GPU metric.",
+        "1 for each counter the agent found but cannot export right now; reason says why: read_error, empty, not_available, malformed, overflow, implausible (a jump far above the port's rate, not counted), name_collision (two files give one metric name) or missing_hw_counters for a counter file; list_error for a directory that cannot be listed; missing_colon, field_count or bad_number for a /proc/net/dev line, name_too_long for an interface name over 15 characters; the NVML return code in snake case (not_supported, gpu_is_lost, ...) for a GPU metric.",
         MetricType.Gauge,
         "collector", "device", "port", "counter", "reason");
 
