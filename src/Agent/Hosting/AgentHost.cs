@@ -24,7 +24,7 @@ namespace EfaAgent.Agent.Hosting;
 /// </summary>
 public static class AgentHost
 {
-    /// <summary>Exit code for a start that cannot work as configured (a bad setting, an address that cannot be bound).</summary>
+    /// <summary>Exit code for a start that cannot work as configured (a bad setting, an address that cannot be bound), as in node_exporter.</summary>
     public const int UsageError = 2;
 
     /// <summary>Runs until SIGTERM/SIGINT or <paramref name="stop"/>; returns the process exit code.</summary>
@@ -51,7 +51,19 @@ public static class AgentHost
         ProcessSetup.RaiseFileLimit(log);
         using var hangup = ProcessSetup.IgnoreHangup(log);
 
-        using var web = options.WebConfigFile is { } webConfig ? new WebConfigWatcher(webConfig, log) : null;
+        WebConfigWatcher? web;
+        try
+        {
+            web = options.WebConfigFile is { } webConfig ? new WebConfigWatcher(webConfig, log) : null;
+        }
+        catch (WebConfigException e)
+        {
+            // Checked with the other settings; this is a file that changed in the moment since.
+            log.LogCritical("invalid --web.config.file \"{Path}\": {Reason}", options.WebConfigFile, e.Message);
+            return UsageError;
+        }
+
+        using var webToDispose = web;
         var list = collectors?.Invoke(loggerFactory) ?? CollectorFactory.Create(options, loggerFactory);
         try
         {
