@@ -39,6 +39,20 @@ public sealed class HostileProcessTests
     }
 
     [Fact]
+    public async Task A_privileged_port_as_an_unprivileged_user_is_one_line_and_exit_code_2()
+    {
+        var setpriv = ChildProcess.FindOnPath("setpriv") ?? throw new InvalidOperationException("setpriv not found: install util-linux");
+        await using var agent = AgentProcess.StartThrough(
+            [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--"],
+            ["--no-collector.gpu", "--web.listen-address=127.0.0.1:80"], addListenAddress: false);
+        Assert.True(agent.WaitForExit(TimeSpan.FromSeconds(30)));
+
+        Assert.Equal(2, agent.ExitCode);
+        Assert.Single(agent.Output.Trim().Split('\n'));
+        Assert.Contains("cannot serve /metrics on 127.0.0.1:80: permission denied (a port below 1024 needs CAP_NET_BIND_SERVICE)", agent.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task SIGHUP_is_logged_and_ignored()
     {
         await using var agent = EndToEndTests.StartOn("p4d-postsplit");
