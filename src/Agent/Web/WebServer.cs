@@ -90,7 +90,14 @@ public static class WebServer
     /// <returns>Null when it can be bound, else the reason.</returns>
     public static string? CheckBind(ListenAddress address)
     {
-        var ip = address.Host ?? (Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any);
+        var error = TryBind(address, address.Host ?? (Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any));
+
+        // Kestrel falls back to IPv4 when "any address" cannot be had in IPv6 (IPv6 off in a container).
+        return error is not null && address.Host is null && Socket.OSSupportsIPv6 && TryBind(address, IPAddress.Any) is null ? null : error;
+    }
+
+    private static string? TryBind(ListenAddress address, IPAddress ip)
+    {
         try
         {
             using var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
