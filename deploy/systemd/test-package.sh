@@ -236,6 +236,8 @@ drwxr-xr-x root/root ./usr/share/doc/efa-agent/
 -rw-r--r-- root/root ./usr/share/doc/efa-agent/README.md
 -rw-r--r-- root/root ./usr/share/doc/efa-agent/changelog.gz
 -rw-r--r-- root/root ./usr/share/doc/efa-agent/copyright
+drwxr-xr-x root/root ./usr/share/doc/efa-agent/examples/
+-rw-r--r-- root/root ./usr/share/doc/efa-agent/examples/web-config.yml
 drwxr-xr-x root/root ./usr/share/lintian/
 drwxr-xr-x root/root ./usr/share/lintian/overrides/
 -rw-r--r-- root/root ./usr/share/lintian/overrides/efa-agent
@@ -248,6 +250,7 @@ EOF
         etc/efa-agent/config.json:deploy/systemd/config.json \
         lib/systemd/system/efa-agent.service:deploy/systemd/efa-agent.service \
         usr/share/doc/efa-agent/copyright:deploy/systemd/debian/copyright \
+        usr/share/doc/efa-agent/examples/web-config.yml:deploy/systemd/web-config.yml \
         usr/share/doc/efa-agent/README.md:deploy/README.md; do
         source="${path#*:}"
         path="${path%%:*}"
@@ -286,14 +289,29 @@ step_run() {
 
     local port log="$work/agent.log" fixture="$repo/tests/fixtures/p4d-postsplit"
     port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    # The unit sets MemoryDenyWriteExecute=yes: run the packaged agent the way
+    # systemd does on Linux 6.3+ (prctl PR_SET_MDWE, tests/native/mdwe_exec.c),
+    # with NVML loaded (the fake from tests/native), so that a build needing
+    # writable and executable memory fails here rather than on a node.
+    local launcher=() gpu=(--no-collector.gpu) mdwe=no
+    if cc -O2 -o "$work/mdwe_exec" "$repo/tests/native/mdwe_exec.c" 2>/dev/null && "$work/mdwe_exec" /bin/true 2>/dev/null &&
+        mkdir -p "$work/nvml" && cc -shared -fPIC -O2 -o "$work/nvml/libnvidia-ml.so.1" "$repo/tests/native/fake_nvml.c" -lpthread; then
+        : >"$work/nvml/fake_nvml.scenario"
+        launcher=("$work/mdwe_exec")
+        gpu=(--nvml.library="$work/nvml/libnvidia-ml.so.1")
+        mdwe=yes
+    else
+        echo "note: not checked under memory-deny-write-execute (no C compiler, or a kernel without PR_SET_MDWE)"
+    fi
+
     # Only the flags below: nothing from the caller's environment (EFA_AGENT_*
     # settings, a systemd notify socket) may change what is tested.
-    env -i PATH=/usr/bin:/bin "$bin" \
+    env -i PATH=/usr/bin:/bin "${launcher[@]}" "$bin" \
         --config.file="$root/etc/efa-agent/config.json" \
         --web.listen-address="127.0.0.1:$port" \
         --path.sysfs="$fixture/sys" \
         --path.procfs="$fixture/proc" \
-        --no-collector.gpu >"$log" 2>&1 &
+        "${gpu[@]}" >"$log" 2>&1 &
     agent_pid=$!
 
     local metrics="" deadline=$((SECONDS + 30))
@@ -311,6 +329,13 @@ step_run() {
         ok "/metrics has efa_port_tx_bytes_total ($(printf '%s\n' "$metrics" | grep -c '^efa_port_tx_bytes_total{') series)"
     else
         fail "/metrics on 127.0.0.1:$port never showed efa_port_tx_bytes_total"
+    fi
+    if [ "$mdwe" = yes ]; then
+        if printf '%s\n' "$metrics" | grep '^gpu_up{.*} 1$' >/dev/null; then
+            ok "under memory-deny-write-execute, with NVML loaded: $(printf '%s\n' "$metrics" | grep -c '^gpu_up{') GPUs up"
+        else
+            fail "under memory-deny-write-execute the agent served no gpu_up 1 (see $log)"
+        fi
     fi
     if printf '%s\n' "$metrics" | grep "^efa_agent_build_info{version=\"$version\"" >/dev/null; then
         ok "efa_agent_build_info carries version $version"

@@ -9,9 +9,6 @@ namespace EfaAgent.Agent;
 
 internal static class Program
 {
-    /// <summary>Exit code for bad settings, as in node_exporter.</summary>
-    private const int UsageError = 2;
-
     public static async Task<int> Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "demo")
@@ -45,7 +42,7 @@ internal static class Program
         if (result.Options is null)
         {
             await Console.Error.WriteLineAsync($"efa-agent: {result.Error}").ConfigureAwait(false);
-            return UsageError;
+            return AgentHost.UsageError;
         }
 
         return await AgentHost.RunAsync(result.Options).ConfigureAwait(false);

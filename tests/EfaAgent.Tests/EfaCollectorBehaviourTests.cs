@@ -190,7 +190,7 @@ public sealed class EfaCollectorBehaviourTests : IDisposable
         collector.Sample(1_000 * Second);
         Assert.Null(FrameText.Value(collector.Frame, TxBytes16));
         Assert.Contains("efa_agent_unavailable{collector=\"efa\",device=\"rdmap16s27\",port=\"1\",counter=\"tx_bytes\",reason=\"read_error\"} 1", FrameText.Lines(collector.Frame));
-        Assert.True(collector.NeedsDiscovery);
+        Assert.False(collector.NeedsDiscovery); // retried on the discovery cadence, not by a walk of the tree every tick
 
         Write(target, value);
         collector.Discover();

@@ -59,7 +59,7 @@ public class PackageTests(PackageFixture package) : IClassFixture<PackageFixture
     public void The_data_area_holds_exactly_the_expected_files_with_their_modes_and_root_ownership()
     {
         var result = Step("contents");
-        Assert.Contains("ok: contents (mode owner path) (22 lines)", result.Output, StringComparison.Ordinal);
+        Assert.Contains("ok: contents (mode owner path) (24 lines)", result.Output, StringComparison.Ordinal);
         Assert.Contains("ok: md5sums match", result.Output, StringComparison.Ordinal);
     }
 
@@ -69,6 +69,7 @@ public class PackageTests(PackageFixture package) : IClassFixture<PackageFixture
         var result = Step("run");
         Assert.Contains($"ok: --version: efa-agent {PackageFixture.Version}", result.Output, StringComparison.Ordinal);
         Assert.Contains("ok: /metrics has efa_port_tx_bytes_total", result.Output, StringComparison.Ordinal);
+        Assert.Contains("ok: under memory-deny-write-execute, with NVML loaded: 8 GPUs up", result.Output, StringComparison.Ordinal);
         Assert.Contains("ok: exit status after SIGTERM: 0", result.Output, StringComparison.Ordinal);
     }
 

@@ -3,6 +3,7 @@ using System.Text;
 using EfaAgent.Agent.Hosting;
 using EfaAgent.Tests.Support;
 using Microsoft.Extensions.Hosting.Systemd;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EfaAgent.Tests;
@@ -67,6 +68,27 @@ public class SystemdNotifyTests
         Assert.Equal(whileUnhealthyStart, whileUnhealthyEnd);
     }
 
+    [Fact]
+    public async Task Watchdog_says_nothing_about_health_before_the_first_tick()
+    {
+        var notifier = new RecordingNotifier();
+        var log = new ListLogger();
+        var started = new TaskCompletionSource();
+        var healthy = false;
+        using var service = new WatchdogService(notifier, () => Volatile.Read(ref healthy), TimeSpan.FromMilliseconds(100), new TypedLogger(log), started.Task);
+        await service.StartAsync(CancellationToken.None);
+        await Task.Delay(400);
+
+        Assert.Equal(0, notifier.Count);
+        Assert.Equal(0, log.Count("not healthy"));
+
+        Volatile.Write(ref healthy, true);
+        started.SetResult();
+        await notifier.WaitForAsync(2);
+        await service.StopAsync(CancellationToken.None);
+        Assert.Equal(0, log.Count("not healthy"));
+    }
+
     [Theory]
     [InlineData("30000000", null, 30.0)]
     [InlineData("abc", null, null)]
@@ -103,4 +125,16 @@ public class SystemdNotifyTests
             Assert.True(Count >= count, $"only {Count} pings");
         }
     }
+}
+
+/// <summary>A <see cref="ListLogger"/> as the typed logger a service takes.</summary>
+internal sealed class TypedLogger(ListLogger inner) : ILogger<WatchdogService>
+{
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => true;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        inner.Log(logLevel, eventId, state, exception, formatter);
 }

@@ -2,6 +2,7 @@ using EfaAgent.Agent.Exposition;
 using EfaAgent.Agent.Logging;
 using EfaAgent.Agent.Options;
 using EfaAgent.Agent.Sampling;
+using EfaAgent.Agent.Web;
 using EfaAgent.Collectors;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -23,6 +24,9 @@ namespace EfaAgent.Agent.Hosting;
 /// </summary>
 public static class AgentHost
 {
+    /// <summary>Exit code for a start that cannot work as configured (a bad setting, an address that cannot be bound), as in node_exporter.</summary>
+    public const int UsageError = 2;
+
     /// <summary>Runs until SIGTERM/SIGINT or <paramref name="stop"/>; returns the process exit code.</summary>
     /// <param name="options">Validated settings.</param>
     /// <param name="stop">Stops the agent (the demo uses it); the host also stops on SIGTERM/SIGINT.</param>
@@ -35,21 +39,44 @@ public static class AgentHost
         await using var serilog = AgentLogging.Create(options.LogFormat, options.LogLevel, journald, logTo);
         using var loggerFactory = new SerilogLoggerFactory(serilog);
         var log = loggerFactory.CreateLogger("efa-agent");
+        if (WebServer.CheckBind(options.ListenAddress) is { } bindError)
+        {
+            log.LogCritical("cannot serve /metrics on {Listen}: {Reason}", options.ListenAddress, bindError);
+            return UsageError;
+        }
+
         log.LogInformation("efa-agent {Version} starting: /metrics on {Listen}, sysfs {Sysfs}, procfs {Procfs}{Simulated}",
             SelfMetrics.Version, options.ListenAddress, options.SysfsRoot, options.ProcfsRoot,
             options.SimulatedShape is null ? "" : $" (SIMULATED {options.SimulatedShape} node)");
 
+        ProcessSetup.RaiseFileLimit(log);
+        using var hangup = ProcessSetup.IgnoreHangup(log);
+
+        WebConfigWatcher? web;
+        try
+        {
+            web = options.WebConfigFile is { } webConfig ? new WebConfigWatcher(webConfig, log) : null;
+        }
+        catch (WebConfigException e)
+        {
+            // Checked with the other settings; this is a file that changed in the moment since.
+            log.LogCritical("invalid --web.config.file \"{Path}\": {Reason}", options.WebConfigFile, e.Message);
+            return UsageError;
+        }
+
+        using var webToDispose = web;
         var list = collectors?.Invoke(loggerFactory) ?? CollectorFactory.Create(options, loggerFactory);
         try
         {
-            var app = Build(options, list, serilog, scenario);
+            var app = Build(options, list, serilog, scenario, web);
             await app.RunAsync(stop).ConfigureAwait(false);
             return 0;
         }
-        catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException or null)
+        catch (IOException e)
         {
+            // Bound a moment after the check above by someone else.
             log.LogCritical("cannot serve /metrics on {Listen}: {Reason}", options.ListenAddress, e.Message);
-            return 1;
+            return UsageError;
         }
         finally
         {
@@ -61,7 +88,7 @@ public static class AgentHost
     }
 
     /// <summary>Builds the web application (not started).</summary>
-    public static WebApplication Build(AgentOptions options, IReadOnlyList<ICollector> collectors, Serilog.ILogger serilog, string? scenario)
+    public static WebApplication Build(AgentOptions options, IReadOnlyList<ICollector> collectors, Serilog.ILogger serilog, string? scenario, WebConfigWatcher? web = null)
     {
         // The default metrics of prometheus-net fail `promtool check metrics`; the agent has its own.
         Metrics.SuppressDefaultMetrics();
@@ -69,31 +96,21 @@ public static class AgentHost
         AddSystemd(builder.Services);
         builder.Services.AddSerilog(serilog, dispose: false);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.AddServerHeader = false;
-            if (options.ListenAddress.Host is null)
-            {
-                k.ListenAnyIP(options.ListenAddress.Port);
-            }
-            else
-            {
-                k.Listen(options.ListenAddress.Host, options.ListenAddress.Port);
-            }
-        });
+        builder.WebHost.ConfigureKestrel(k => WebServer.Configure(k, options, web));
         builder.Services.AddEfaAgent(options, collectors, scenario);
 
         var app = builder.Build();
         var sampling = app.Services.GetRequiredService<SamplingService>();
         var registry = app.Services.GetRequiredService<CollectorRegistry>();
         _ = app.Services.GetRequiredService<PrometheusBridge>();
+        app.UseGuards(options, web);
         app.MapMetrics(settings =>
         {
             settings.Registry = registry;
             settings.EnableOpenMetrics = true;
         });
-        app.MapGet("/", () => Results.Content(LandingPage.Render(options, collectors, sampling), "text/html; charset=utf-8"));
-        app.MapGet("/healthz", () => sampling.IsHealthy ? Results.Text("ok\n") : Results.Text("not sampling\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapMethods("/", WebServer.Methods, () => Results.Content(LandingPage.Render(options, collectors, sampling), "text/html; charset=utf-8"));
+        app.MapMethods("/healthz", WebServer.Methods, () => sampling.IsHealthy ? Results.Text("ok\n") : Results.Text("not sampling\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         return app;
     }
 

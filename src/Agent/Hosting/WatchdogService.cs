@@ -20,16 +20,23 @@ public sealed partial class WatchdogService : BackgroundService
     private readonly Func<bool> _healthy;
     private readonly TimeSpan? _period;
     private readonly ILogger<WatchdogService> _logger;
+    private readonly Task _started;
 
     /// <summary>Creates the service; it does nothing unless systemd asked for a watchdog.</summary>
     public WatchdogService(ISystemdNotifier notifier, SamplingService sampling, ILogger<WatchdogService> logger)
-        : this(notifier, () => sampling.IsHealthy, Interval(Environment.GetEnvironmentVariable), logger)
+        : this(notifier, () => sampling.IsHealthy, Interval(Environment.GetEnvironmentVariable), logger, sampling.FirstTick)
     {
     }
 
     /// <summary>Creates the service with an explicit health check and watchdog interval.</summary>
-    public WatchdogService(ISystemdNotifier notifier, Func<bool> healthy, TimeSpan? watchdogInterval, ILogger<WatchdogService> logger)
+    /// <param name="notifier">Where pings go.</param>
+    /// <param name="healthy">Whether sampling is healthy now.</param>
+    /// <param name="watchdogInterval">systemd's watchdog interval; null for none.</param>
+    /// <param name="logger">The log.</param>
+    /// <param name="started">Completes when sampling has started (the first tick): before it, "not healthy" is no news.</param>
+    public WatchdogService(ISystemdNotifier notifier, Func<bool> healthy, TimeSpan? watchdogInterval, ILogger<WatchdogService> logger, Task? started = null)
     {
+        _started = started ?? Task.CompletedTask;
         _notifier = notifier;
         _healthy = healthy;
         _period = watchdogInterval is { } w ? w / 2 : null;
@@ -59,6 +66,10 @@ public sealed partial class WatchdogService : BackgroundService
         }
 
         LogEnabled(period.TotalSeconds);
+
+        // The first tick takes a discovery; until it is published the loop is starting, not unhealthy.
+        // systemd's watchdog does not run before READY=1 either way, and start-up has its own timeout.
+        await _started.WaitAsync(stoppingToken).ConfigureAwait(false);
         var wasHealthy = true;
         using var timer = new PeriodicTimer(period);
         do

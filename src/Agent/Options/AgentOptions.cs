@@ -70,6 +70,12 @@ public sealed record AgentOptions
     /// <summary>How long one NVML call may take before the GPU collector reports it stalled.</summary>
     public required TimeSpan NvmlTimeout { get; init; }
 
+    /// <summary>Most HTTP requests served at once; 0 for no limit.</summary>
+    public int MaxRequests { get; init; } = 40;
+
+    /// <summary>The exporter-toolkit web config file (TLS, basic auth); null for plain HTTP.</summary>
+    public string? WebConfigFile { get; init; }
+
     /// <summary>The log format.</summary>
     public required LogFormat LogFormat { get; init; }
 

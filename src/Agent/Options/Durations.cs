@@ -53,6 +53,12 @@ public static class Durations
             total += n * ms;
         }
 
+        // 300000000h is a number, but not a TimeSpan: refuse it like any other bad text.
+        if (double.IsNaN(total) || total >= TimeSpan.MaxValue.TotalMilliseconds)
+        {
+            return false;
+        }
+
         value = TimeSpan.FromMilliseconds(total);
         return true;
     }

@@ -49,8 +49,13 @@ public static class OptionsLoader
         new("nvml.timeout", "2s", "Longest an NVML call may take before the GPU collector reports a stall (100ms..60s)."),
         new("log.format", "text", "Log format: text or json."),
         new("log.level", "info", "Log level: debug, info, warn or error."),
+        new("web.max-requests", "40", "Most scrape requests served at once; more are answered 503 at once (0 for no limit)."),
+        new("web.config.file", "", "Optional YAML file for TLS and basic auth, in the Prometheus exporter-toolkit format; re-read when it changes."),
         new("config.file", "", "Optional JSON file of settings: {\"sample.interval\": \"250ms\", ...}."),
     ];
+
+    /// <summary>The largest config file read: a settings file is a few hundred bytes.</summary>
+    public const int MaxConfigFileBytes = 1024 * 1024;
 
     private static readonly Dictionary<string, Flag> ByName = Flags.ToDictionary(f => f.Name, StringComparer.Ordinal);
 
@@ -168,13 +173,14 @@ public static class OptionsLoader
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            text = EfaAgent.Collectors.Sysfs.RegularFile.ReadAllText(path, MaxConfigFileBytes);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return $"invalid --config.file \"{path}\": {e.Message}";
         }
 
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         try
         {
             using var doc = JsonDocument.Parse(text, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
@@ -188,6 +194,11 @@ public static class OptionsLoader
                 if (!ByName.ContainsKey(p.Name) || p.Name == "config.file")
                 {
                     return $"invalid --config.file \"{path}\": unknown setting \"{p.Name}\" (accepted: {string.Join(", ", Flags.Where(f => f.Name != "config.file").Select(f => f.Name))})";
+                }
+
+                if (!seen.Add(p.Name))
+                {
+                    return $"invalid --config.file \"{path}\": setting \"{p.Name}\" is given twice";
                 }
 
                 values[p.Name] = p.Value.ValueKind switch
@@ -219,7 +230,7 @@ public static class OptionsLoader
                 SysfsRoot = Root(v, "path.sysfs"),
                 ProcfsRoot = Root(v, "path.procfs"),
                 SampleInterval = interval,
-                DiscoveryInterval = Duration(v, "discovery.interval", Max(TimeSpan.FromSeconds(1), interval), TimeSpan.FromMinutes(10)),
+                DiscoveryInterval = DiscoveryInterval(v, interval),
                 BurstWindow = Duration(v, "burst.window", interval, TimeSpan.FromHours(1)),
                 EfaEnabled = Bool(v, "collector.efa"),
                 NetdevEnabled = Bool(v, "collector.netdev"),
@@ -230,6 +241,8 @@ public static class OptionsLoader
                 NetdevExclude = Regex(v, "collector.netdev.device-exclude"),
                 NvmlLibrary = NonEmpty(v, "nvml.library"),
                 NvmlTimeout = Duration(v, "nvml.timeout", TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(60)),
+                MaxRequests = Count(v, "web.max-requests", 0, 10_000),
+                WebConfigFile = WebConfigFile(v),
                 LogFormat = v["log.format"] switch
                 {
                     "text" => LogFormat.Text,
@@ -253,7 +266,47 @@ public static class OptionsLoader
         }
     }
 
-    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+    /// <summary>
+    /// The discovery interval must be at least the sample interval. When only the sample interval was
+    /// raised past the discovery default, the message names both settings, not only the one the user
+    /// never set.
+    /// </summary>
+    private static TimeSpan DiscoveryInterval(Dictionary<string, string> v, TimeSpan sample)
+    {
+        var d = Duration(v, "discovery.interval", TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10));
+        if (d < sample)
+        {
+            throw new InvalidSettingException(
+                $"invalid --discovery.interval \"{v["discovery.interval"]}\": it must be at least --sample.interval \"{v["sample.interval"]}\"; raise --discovery.interval or lower --sample.interval");
+        }
+
+        return d;
+    }
+
+    private static int Count(Dictionary<string, string> v, string name, int min, int max) =>
+        int.TryParse(v[name], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
+            ? n
+            : throw Invalid(name, v[name], $"a whole number from {min} to {max}");
+
+    private static string? WebConfigFile(Dictionary<string, string> v)
+    {
+        var path = v["web.config.file"];
+        if (path.Length == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            _ = Web.WebConfig.Load(path);
+        }
+        catch (Web.WebConfigException e)
+        {
+            throw new InvalidSettingException($"invalid --web.config.file \"{path}\": {e.Message}");
+        }
+
+        return Path.GetFullPath(path);
+    }
 
     private static InvalidSettingException Invalid(string name, string value, string accepted) =>
         new($"invalid --{name} \"{value}\": expected {accepted}");

@@ -24,52 +24,36 @@ public sealed record EfaCollectorOptions(string SysfsRoot, TimeSpan SampleInterv
 /// are read on the slow lane, in <see cref="Discover"/>.
 /// </para>
 /// </summary>
-public sealed class EfaCollector : ICollector
+public sealed partial class EfaCollector : ICollector
 {
     /// <summary>The collector name.</summary>
     public const string CollectorName = "efa";
 
-    private static readonly MetricFamily DeviceInfo = new(
-        "rdma_device_info",
-        "One series per RDMA device port: efa=\"true\" for an Elastic Fabric Adapter; gid is ports/<port>/gids/0 (the EFA address), mac is derived from it, netdev is the ENA interface with that MAC (empty for an EFA-only interface).",
-        MetricType.Gauge,
-        "device", "port", "driver", "efa", "pci_address", "numa_node", "rate", "gid", "mac", "netdev");
+    /// <summary>The reason given when a directory of the tree cannot be listed.</summary>
+    public const string ListError = "list_error";
 
-    private static readonly MetricFamily PortRate = new(
-        "rdma_port_rate_bytes_per_second", "Link rate of the port from ports/<port>/rate, in bytes per second.",
-        MetricType.Gauge, "device", "port");
+    /// <summary>
+    /// How far above the port's link rate an increase may go before it is implausible. Older drivers
+    /// say 100 Gb/s whatever the port does (p5en ports carry 200), and the counter group is cached
+    /// for its lifespan, so the bound is loose: it is there to catch 2^64-1, not a fast port.
+    /// </summary>
+    private const double PlausibleRateFactor = 4;
 
-    private static readonly MetricFamily PortLifespan = new(
-        "rdma_port_hw_counters_lifespan_seconds", "Cache time of the port counter group (ports/<port>/hw_counters/lifespan): a read refreshes the group from the device only when the cache is older.",
-        MetricType.Gauge, "device", "port");
-
-    private static readonly MetricFamily DeviceLifespan = new(
-        "rdma_device_hw_counters_lifespan_seconds", "Cache time of the device counter group (hw_counters/lifespan).",
-        MetricType.Gauge, "device");
-
-    private static readonly MetricFamily NodeInfo = new(
-        "efa_node_info", "The EC2 instance type read from DMI (devices/virtual/dmi/id/product_name).",
-        MetricType.Gauge, "instance_type");
-
-    private static readonly MetricFamily EfaDevices = new(
-        "efa_devices", "Number of EFA devices found.", MetricType.Gauge);
-
-    private static readonly MetricFamily EfaDevicesExpected = new(
-        "efa_devices_expected", "Number of EFA devices this instance type has (absent for an instance type the agent does not know).",
-        MetricType.Gauge, "instance_type");
+    private readonly EfaFamilies _families = new();
 
     private readonly EfaCollectorOptions _options;
     private readonly ILogger _logger;
     private readonly UnavailableSeries _unavailable;
     private readonly FrameState _frame = new();
-    private readonly Dictionary<string, MetricFamily> _families = new(StringComparer.Ordinal);
     private readonly byte[] _buffer = new byte[CounterFile.BufferSize];
-    private Dictionary<string, Counter> _byPath = new(StringComparer.Ordinal);
-    private Counter[] _fast = [];
-    private Counter[] _slow = [];
-    private Counter[] _peaks = [];
+    private Dictionary<string, EfaCounter> _byPath = new(StringComparer.Ordinal);
+    private EfaCounter[] _fast = [];
+    private EfaCounter[] _slow = [];
+    private EfaCounter[] _peaks = [];
     private string? _signature;
     private bool _loggedNone;
+    private bool _loggedFileLimit;
+    private long _fileBudget;
 
     /// <summary>Creates the collector; nothing is read until <see cref="Discover"/>.</summary>
     public EfaCollector(EfaCollectorOptions options, ILogger logger)
@@ -100,7 +84,22 @@ public sealed class EfaCollector : ICollector
     /// <inheritdoc />
     public void Discover()
     {
-        var devices = RdmaDiscovery.Discover(_options.SysfsRoot);
+        IReadOnlyList<RdmaDevice> devices;
+        try
+        {
+            devices = RdmaDiscovery.Discover(_options.SysfsRoot);
+        }
+        catch (IOException e)
+        {
+            // Unreadable is not empty: keep the devices and their open files until the tree can be
+            // read again, say so in the frame, and fail the step so the loop logs and counts it.
+            NeedsDiscovery = false;
+            _unavailable.Set("", "", "*", ListError, e.Message);
+            _frame.SyncUnavailable(_unavailable);
+            throw;
+        }
+
+        _unavailable.Clear("", "", "*");
         var instanceType = RdmaDiscovery.InstanceType(_options.SysfsRoot);
         var signature = Signature(devices, instanceType);
         if (signature != _signature)
@@ -153,26 +152,7 @@ public sealed class EfaCollector : ICollector
         _fast = _slow = _peaks = [];
     }
 
-    /// <summary>
-    /// Re-opens every counter whose last read failed. After a driver reload the device keeps its name
-    /// and files, so discovery sees no change, but the old descriptors answer ENODEV for good; a fresh
-    /// open reaches the new attribute. A file that still cannot be opened stays unavailable.
-    /// </summary>
-    private void ReopenFailed()
-    {
-        foreach (var c in _byPath.Values)
-        {
-            if (c.Status != CounterStatus.ReadError)
-            {
-                continue;
-            }
-
-            c.File?.Dispose();
-            c.File = CounterFile.TryOpen(c.Path, out var file, out _) ? file : null;
-        }
-    }
-
-    private void Read(Counter c, long timestamp)
+    private void Read(EfaCounter c, long timestamp)
     {
         ulong raw = 0;
         var status = c.File is null ? CounterStatus.ReadError : c.File.Read(_buffer, out raw);
@@ -183,18 +163,25 @@ public sealed class EfaCollector : ICollector
             {
                 values[c.Slot] = raw / 1000.0;
             }
+            else if (c.State.TryUpdate(raw, c.MaxDelta(timestamp), out var delta))
+            {
+                c.Peak?.Add(timestamp, delta);
+                c.LastTimestamp = timestamp;
+                values[c.Slot] = c.State.Value;
+            }
             else
             {
-                var delta = c.State.Update(raw);
-                c.Peak?.Add(timestamp, delta);
-                values[c.Slot] = c.State.Value;
+                // Not folded in: the exported total stays where it was.
+                status = CounterStatus.Implausible;
             }
         }
         else
         {
             values[c.Slot] = double.NaN;
-            if (status == CounterStatus.ReadError)
+            if (status == CounterStatus.ReadError && c.Status != CounterStatus.ReadError)
             {
+                // A file that just failed may belong to a device that went away: look now. One that
+                // keeps failing is retried on the discovery cadence, not by a walk of the tree every tick.
                 NeedsDiscovery = true;
             }
         }
@@ -217,35 +204,37 @@ public sealed class EfaCollector : ICollector
     private void Rebuild(IReadOnlyList<RdmaDevice> devices, string? instanceType)
     {
         var old = _byPath;
-        var byPath = new Dictionary<string, Counter>(StringComparer.Ordinal);
-        var fast = new List<Counter>();
-        var slow = new List<Counter>();
-        var peaks = new List<Counter>();
+        var byPath = new Dictionary<string, EfaCounter>(StringComparer.Ordinal);
+        var fast = new List<EfaCounter>();
+        var slow = new List<EfaCounter>();
+        var peaks = new List<EfaCounter>();
         var constants = new List<(int Slot, double Value)>();
         var b = new LayoutBuilder();
+        var names = new MetricNameClaims(_unavailable);
+        _fileBudget = FileBudget();
         var classDir = Path.Combine(_options.SysfsRoot, "class", "infiniband");
 
         if (instanceType is not null)
         {
-            constants.Add((b.Add(NodeInfo, instanceType), 1));
+            constants.Add((b.Add(EfaFamilies.NodeInfo, instanceType), 1));
             if (InstanceTypes.Find(instanceType) is { } known)
             {
-                constants.Add((b.Add(EfaDevicesExpected, instanceType), known.EfaDevices));
+                constants.Add((b.Add(EfaFamilies.EfaDevicesExpected, instanceType), known.EfaDevices));
             }
         }
 
-        constants.Add((b.Add(EfaDevices), devices.Count(d => d.IsEfa)));
+        constants.Add((b.Add(EfaFamilies.EfaDevices), devices.Count(d => d.IsEfa)));
 
         foreach (var dev in devices)
         {
             var devDir = Path.Combine(classDir, dev.Name);
             foreach (var port in dev.Ports)
             {
-                constants.Add((b.Add(DeviceInfo, dev.Name, port.Port, dev.Driver, dev.IsEfa ? "true" : "false",
+                constants.Add((b.Add(EfaFamilies.DeviceInfo, dev.Name, port.Port, dev.Driver, dev.IsEfa ? "true" : "false",
                     dev.PciAddress, dev.NumaNode, port.Rate ?? "", port.Gid ?? "", port.Mac ?? "", port.Netdev), 1));
                 if (port.RateBytesPerSecond is { } rate)
                 {
-                    constants.Add((b.Add(PortRate, dev.Name, port.Port), rate));
+                    constants.Add((b.Add(EfaFamilies.PortRate, dev.Name, port.Port), rate));
                 }
 
                 var hwDir = Path.Combine(devDir, "ports", port.Port, "hw_counters");
@@ -258,12 +247,18 @@ public sealed class EfaCollector : ICollector
                 _unavailable.Clear(dev.Name, port.Port, "*");
                 foreach (var name in port.HwCounters)
                 {
-                    var family = CounterFamily(dev.IsEfa, portLevel: true, name);
+                    var family = _families.Counter(dev.IsEfa, portLevel: true, name);
+                    if (!names.Claim(family.With(dev.Name, port.Port), dev.Name, port.Port, name))
+                    {
+                        continue;
+                    }
+
                     var c = Take(old, Path.Combine(hwDir, name), dev.Name, port.Port, name);
+                    c.MaxBytesPerSecond = port.RateBytesPerSecond * PlausibleRateFactor;
                     c.Slot = b.Add(family, dev.Name, port.Port);
                     byPath[c.Path] = c;
                     fast.Add(c);
-                    if (PeakFamily(dev.IsEfa, name) is { } peakFamily)
+                    if (_families.Peak(dev.IsEfa, name) is { } peakFamily)
                     {
                         c.Peak ??= new PeakWindow(_options.BurstWindow, _options.SampleInterval);
                         c.PeakSlot = b.Add(peakFamily, dev.Name, port.Port);
@@ -276,7 +271,7 @@ public sealed class EfaCollector : ICollector
                 {
                     var c = Take(old, portLifespan, dev.Name, port.Port, RdmaDiscovery.LifespanFile);
                     c.IsLifespan = true;
-                    c.Slot = b.Add(PortLifespan, dev.Name, port.Port);
+                    c.Slot = b.Add(EfaFamilies.PortLifespan, dev.Name, port.Port);
                     byPath[c.Path] = c;
                     slow.Add(c);
                 }
@@ -284,7 +279,7 @@ public sealed class EfaCollector : ICollector
 
             if (dev.Ports.Count == 0)
             {
-                constants.Add((b.Add(DeviceInfo, dev.Name, "", dev.Driver, dev.IsEfa ? "true" : "false",
+                constants.Add((b.Add(EfaFamilies.DeviceInfo, dev.Name, "", dev.Driver, dev.IsEfa ? "true" : "false",
                     dev.PciAddress, dev.NumaNode, "", "", "", ""), 1));
             }
 
@@ -292,8 +287,14 @@ public sealed class EfaCollector : ICollector
             var devHw = Path.Combine(devDir, "hw_counters");
             foreach (var name in dev.HwCounters)
             {
+                var family = _families.Counter(dev.IsEfa, portLevel: false, name);
+                if (!names.Claim(family.With(dev.Name), dev.Name, "", name))
+                {
+                    continue;
+                }
+
                 var c = Take(old, Path.Combine(devHw, name), dev.Name, "", name);
-                c.Slot = b.Add(CounterFamily(dev.IsEfa, portLevel: false, name), dev.Name);
+                c.Slot = b.Add(family, dev.Name);
                 byPath[c.Path] = c;
                 slow.Add(c);
             }
@@ -303,7 +304,7 @@ public sealed class EfaCollector : ICollector
             {
                 var c = Take(old, devLifespan, dev.Name, "", RdmaDiscovery.LifespanFile);
                 c.IsLifespan = true;
-                c.Slot = b.Add(DeviceLifespan, dev.Name);
+                c.Slot = b.Add(EfaFamilies.DeviceLifespan, dev.Name);
                 byPath[c.Path] = c;
                 slow.Add(c);
             }
@@ -318,7 +319,7 @@ public sealed class EfaCollector : ICollector
             }
         }
 
-        var present = byPath.Values.Select(c => (c.Device, c.Port, c.Name)).ToHashSet();
+        var present = byPath.Values.Select(c => (c.Device, c.Port, c.Name)).Concat(names.Collisions).ToHashSet();
         var portsWithoutCounters = devices.SelectMany(d => d.Ports.Where(p => !p.HasHwCounters).Select(p => (d.Name, p.Port))).ToHashSet();
         _unavailable.RemoveWhere((d, p, n) => n == "*" ? !portsWithoutCounters.Contains((d, p)) : !present.Contains((d, p, n)));
 
@@ -347,66 +348,13 @@ public sealed class EfaCollector : ICollector
         {
             _frame.Values[slot] = value;
         }
-    }
 
-    private Counter Take(Dictionary<string, Counter> old, string path, string device, string port, string name)
-    {
-        if (old.TryGetValue(path, out var existing) && existing.File is not null)
+        if (!_loggedFileLimit && !FileLimit.Fits(byPath.Count))
         {
-            return existing;
+            _logger.LogWarning("{Files} counter files to hold open, but the open-file limit is {Limit} (RLIMIT_NOFILE, with {Reserve} kept for the rest): counters past it are not exported; raise the limit (LimitNOFILE= in the unit, ulimit -n)",
+                byPath.Count, FileLimit.Soft, FileLimit.Reserve);
+            _loggedFileLimit = true;
         }
-
-        var c = existing ?? new Counter(path, device, port, name);
-        if (CounterFile.TryOpen(path, out var file, out var error))
-        {
-            c.File = file;
-        }
-        else
-        {
-            c.Status = CounterStatus.ReadError;
-            _unavailable.Set(device, port, name, CounterParser.Describe(CounterStatus.ReadError), $"{path}: {error}");
-        }
-
-        return c;
-    }
-
-    private MetricFamily CounterFamily(bool isEfa, bool portLevel, string counter)
-    {
-        var name = RdmaCounterNames.MetricName(isEfa, portLevel, counter);
-        if (!_families.TryGetValue(name, out var family))
-        {
-            family = portLevel
-                ? new MetricFamily(name, RdmaCounterNames.Help(isEfa, true, counter), MetricType.Counter, "device", "port")
-                : new MetricFamily(name, RdmaCounterNames.Help(isEfa, false, counter), MetricType.Counter, "device");
-            _families[name] = family;
-        }
-
-        return family;
-    }
-
-    private MetricFamily? PeakFamily(bool isEfa, string counter)
-    {
-        var direction = counter switch
-        {
-            "tx_bytes" => "transmit",
-            "rx_bytes" => "receive",
-            _ => null,
-        };
-        if (direction is null)
-        {
-            return null;
-        }
-
-        var name = $"{(isEfa ? "efa" : "rdma")}_port_{direction}_peak_bytes_per_second";
-        if (!_families.TryGetValue(name, out var family))
-        {
-            family = new MetricFamily(name,
-                $"Highest {direction} throughput of the port between two samples (from {counter}) over the trailing burst window.",
-                MetricType.Gauge, "device", "port");
-            _families[name] = family;
-        }
-
-        return family;
     }
 
     private void LogChanges(IReadOnlyList<RdmaDevice> before, IReadOnlyList<RdmaDevice> after)
@@ -451,32 +399,5 @@ public sealed class EfaCollector : ICollector
         }
 
         return sb.ToString();
-    }
-
-    private sealed class Counter(string path, string device, string port, string name)
-    {
-        public string Path { get; } = path;
-
-        public string Device { get; } = device;
-
-        public string Port { get; } = port;
-
-        public string Name { get; } = name;
-
-        public CounterFile? File { get; set; }
-
-        public bool IsLifespan { get; set; }
-
-        public int Slot { get; set; }
-
-        public int PeakSlot { get; set; }
-
-        public PeakWindow? Peak { get; set; }
-
-        public CounterStatus Status { get; set; } = CounterStatus.Ok;
-
-#pragma warning disable SA1401 // a mutable struct must be a field to be updated in place
-        public CounterState State;
-#pragma warning restore SA1401
     }
 }

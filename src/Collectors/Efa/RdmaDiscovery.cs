@@ -15,6 +15,7 @@ public static class RdmaDiscovery
     public const string LifespanFile = "lifespan";
 
     /// <summary>Finds every RDMA device under <paramref name="sysfsRoot"/>, sorted by name.</summary>
+    /// <exception cref="IOException">A directory of the tree exists but cannot be listed: the tree is unreadable, not empty.</exception>
     public static IReadOnlyList<RdmaDevice> Discover(string sysfsRoot)
     {
         var classDir = Path.Combine(sysfsRoot, "class", "infiniband");
@@ -105,8 +106,10 @@ public static class RdmaDiscovery
         return new RdmaPort(port, rate, EfaAddress.ParseRateBytesPerSecond(rate), gid, mac, netdev, hasHw, hw);
     }
 
+    // Every entry, not only files: a counter that turned into a directory is then reported as
+    // unreadable by the collector instead of vanishing without a word.
     private static string[] CounterNames(string hwDir) =>
-        SysfsText.ListFiles(hwDir).Where(f => f != LifespanFile).ToArray();
+        SysfsText.ListNames(hwDir).Where(f => f != LifespanFile).ToArray();
 
     private static bool IsEfaDeviceId(string? id) => id is "0xefa0" or "0xefa1" or "0xefa2" or "0xefa3";
 

@@ -14,8 +14,12 @@ public enum MetricType
 /// One metric family: a name, its help text, its type and its label names. Families are plain data:
 /// collectors describe what they export with them and know nothing of the exposition library.
 /// </summary>
+/// <remarks>The help text is escaped here, once, for every serialiser: it may carry a file name from the node.</remarks>
 public sealed record MetricFamily(string Name, string Help, MetricType Type, params string[] LabelNames)
 {
+    /// <summary>The help text, escaped for the exposition (<see cref="ExpositionText.EscapeHelp"/>).</summary>
+    public string Help { get; init; } = ExpositionText.EscapeHelp(Help);
+
     /// <summary>Builds one series of this family; the label values must match <see cref="LabelNames"/>.</summary>
     public Series With(params string[] labelValues)
     {

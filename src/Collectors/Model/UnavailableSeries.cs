@@ -13,7 +13,7 @@ public sealed class UnavailableSeries(string collector, ILogger logger)
     /// <summary>The family of the series.</summary>
     public static readonly MetricFamily Family = new(
         "efa_agent_unavailable",
-        "1 for each counter the agent found but cannot export right now; reason says why: read_error, empty, not_available, malformed, overflow or missing_hw_counters for a counter file; missing_colon, field_count or bad_number for a /proc/net/dev line; the NVML return code in snake case (not_supported, gpu_is_lost, ...) for a GPU metric; not_supported, permission_denied, no_device, count_mismatch, malformed, duplicate_name, not_available or errno_<n> for an ethtool interface (counter *) or statistic.",
+        "1 for each counter the agent found but cannot export right now; reason says why: read_error, empty, not_available, malformed, overflow, implausible (a jump far above the port's rate, not counted), name_collision (two files give one metric name) or missing_hw_counters for a counter file; list_error for a directory that cannot be listed; missing_colon, field_count or bad_number for a /proc/net/dev line, name_too_long for an interface name over 15 characters; the NVML return code in snake case (not_supported, gpu_is_lost, ...) for a GPU metric; not_supported, permission_denied, no_device, count_mismatch, malformed, duplicate_name, not_available or errno_<n> for an ethtool interface (counter *) or statistic.",
         MetricType.Gauge,
         "collector", "device", "port", "counter", "reason");
 
@@ -36,7 +36,8 @@ public sealed class UnavailableSeries(string collector, ILogger logger)
 
         _current[key] = (reason, Family.With(collector, device, port, counter, reason));
         Changed = true;
-        logger.LogWarning("counter {Counter} of {Device} is not exported: {Reason} ({Where})", counter, Owner(device, port), reason, where);
+        logger.LogWarning("counter {Counter} of {Device} is not exported: {Reason} ({Where})",
+            ExpositionText.Printable(counter), Owner(device, port), reason, ExpositionText.Printable(where));
     }
 
     /// <summary>Marks a counter available again, logging when it was not.</summary>
@@ -45,7 +46,7 @@ public sealed class UnavailableSeries(string collector, ILogger logger)
         if (_current.Remove((device, port, counter)))
         {
             Changed = true;
-            logger.LogInformation("counter {Counter} of {Device} is readable again", counter, Owner(device, port));
+            logger.LogInformation("counter {Counter} of {Device} is readable again", ExpositionText.Printable(counter), Owner(device, port));
         }
     }
 
@@ -76,5 +77,5 @@ public sealed class UnavailableSeries(string collector, ILogger logger)
 
     /// <summary>The device and port a counter belongs to, for a log line: "rdmap16s27 port 1", "ens32", or "-".</summary>
     private static string Owner(string device, string port) =>
-        port.Length > 0 ? $"{device} port {port}" : device.Length > 0 ? device : "-";
+        ExpositionText.Printable(port.Length > 0 ? $"{device} port {port}" : device.Length > 0 ? device : "-");
 }

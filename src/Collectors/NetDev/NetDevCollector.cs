@@ -28,6 +28,18 @@ public sealed class NetDevCollector : ICollector
     /// <summary>The collector name.</summary>
     public const string CollectorName = "netdev";
 
+    /// <summary>The longest interface name the kernel allows (IFNAMSIZ - 1).</summary>
+    public const int MaxNameLength = 15;
+
+    /// <summary>
+    /// The largest <c>/proc/net/dev</c> read: ~130 bytes a line, so room for some 30,000 interfaces.
+    /// A larger file is not /proc/net/dev (a path pointed at something else) and is refused.
+    /// </summary>
+    public const int MaxFileBytes = 4 * 1024 * 1024;
+
+    /// <summary>The reason given for an interface whose name is longer than the kernel allows.</summary>
+    public const string NameTooLong = "name_too_long";
+
     private static readonly MetricFamily[] Families = ProcNetDevParser.FieldNames
         .Select(f => new MetricFamily($"netdev_{f}_total", $"Interface counter {f.Replace('_', ' ')} from /proc/net/dev.", MetricType.Counter, "device"))
         .ToArray();
@@ -54,12 +66,14 @@ public sealed class NetDevCollector : ICollector
     private byte[] _buffer = new byte[16 * 1024];
     private SafeFileHandle? _handle;
     private int _namelessBadLines;
+    private int _tooLongNames;
     private bool _relayout;
 
     /// <summary>Creates the collector; nothing is read until <see cref="Discover"/>.</summary>
     public NetDevCollector(NetDevCollectorOptions options, ILogger logger)
     {
         _options = options;
+        FilePath = Path.Combine(options.ProcfsRoot, "net", "dev");
         _logger = logger;
         _unavailable = new UnavailableSeries(CollectorName, logger);
         _lookup = _ifaces.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -67,7 +81,7 @@ public sealed class NetDevCollector : ICollector
     }
 
     /// <summary>The path read.</summary>
-    public string FilePath => Path.Combine(_options.ProcfsRoot, "net", "dev");
+    public string FilePath { get; }
 
     /// <inheritdoc />
     public string Name => CollectorName;
@@ -91,7 +105,7 @@ public sealed class NetDevCollector : ICollector
 
         try
         {
-            _handle = File.OpenHandle(FilePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            _handle = Sysfs.RegularFile.Open(FilePath);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -107,7 +121,7 @@ public sealed class NetDevCollector : ICollector
             throw new InvalidOperationException($"{FilePath} is not open");
         }
 
-        var length = ReadAll(_handle);
+        var length = Sysfs.RegularFile.ReadAll(_handle, ref _buffer, MaxFileBytes, FilePath);
         var text = _buffer.AsSpan(0, length);
         Parse(text, timestamp);
         if (_relayout)
@@ -126,6 +140,7 @@ public sealed class NetDevCollector : ICollector
         var values = _frame.Values;
         var seen = 0;
         var nameless = 0;
+        var tooLong = 0;
         Span<char> nameChars = stackalloc char[64];
         var lineNo = 0;
         foreach (var range in text.Split((byte)'\n'))
@@ -137,9 +152,15 @@ public sealed class NetDevCollector : ICollector
             }
 
             var error = ProcNetDevParser.TryParseLine(line, out var nameBytes, _fields);
-            if (nameBytes.IsEmpty || nameBytes.Length > nameChars.Length)
+            if (nameBytes.IsEmpty)
             {
                 nameless++;
+                continue;
+            }
+
+            if (nameBytes.Length > MaxNameLength)
+            {
+                tooLong++; // named in efa_agent_unavailable by the relayout, once
                 continue;
             }
 
@@ -211,9 +232,10 @@ public sealed class NetDevCollector : ICollector
             _namelessBadLines = nameless;
         }
 
-        if (seen != _ifaces.Count)
+        if (seen != _ifaces.Count || tooLong != _tooLongNames)
         {
-            _relayout = true; // an interface went away
+            _relayout = true; // an interface went away, or one with too long a name came or went
+            _tooLongNames = tooLong;
         }
     }
 
@@ -222,27 +244,6 @@ public sealed class NetDevCollector : ICollector
     {
         _handle?.Dispose();
         _handle = null;
-    }
-
-    private int ReadAll(SafeFileHandle handle)
-    {
-        while (true)
-        {
-            var total = 0;
-            while (total < _buffer.Length)
-            {
-                var n = RandomAccess.Read(handle, _buffer.AsSpan(total), total);
-                if (n == 0)
-                {
-                    return total;
-                }
-
-                total += n;
-            }
-
-            // Full: the file grew past the buffer (many interfaces). Grow once and read again.
-            _buffer = new byte[_buffer.Length * 2];
-        }
     }
 
     private void Relayout(ReadOnlySpan<byte> text)
@@ -269,8 +270,16 @@ public sealed class NetDevCollector : ICollector
         var ifaces = new Dictionary<string, Iface>(StringComparer.Ordinal);
         var b = new LayoutBuilder();
         _filteredOut.Clear();
+        var tooLong = new HashSet<string>(StringComparer.Ordinal);
         foreach (var name in names.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
+            if (name.Length > MaxNameLength)
+            {
+                tooLong.Add(name);
+                _unavailable.Set(name, "", "*", NameTooLong, $"{FilePath}: the kernel allows interface names of at most {MaxNameLength} characters");
+                continue;
+            }
+
             if (!Included(name))
             {
                 _filteredOut.Add(name);
@@ -299,7 +308,7 @@ public sealed class NetDevCollector : ICollector
             _logger.LogInformation("interface {Device} went away", name);
         }
 
-        _unavailable.RemoveWhere((d, _, c) => c == "*" && !ifaces.ContainsKey(d));
+        _unavailable.RemoveWhere((d, _, c) => c == "*" && !ifaces.ContainsKey(d) && !tooLong.Contains(d));
         _ifaces = ifaces;
         _lookup = ifaces.GetAlternateLookup<ReadOnlySpan<char>>();
         _frame.SetBase(b, _unavailable);

@@ -18,8 +18,17 @@ public enum CounterStatus
     /// <summary>The number does not fit in 64 bits.</summary>
     Overflow,
 
-    /// <summary>The file could not be read (it vanished, or the read failed).</summary>
+    /// <summary>The file could not be read (it vanished, the read failed, or it is not a regular file).</summary>
     ReadError,
+
+    /// <summary>
+    /// The value implies a rate far above what the port can carry (e.g. 2^64-1 once): not folded into
+    /// the exported total, which stays continuous.
+    /// </summary>
+    Implausible,
+
+    /// <summary>The file's name gives the same metric name as another file's (<c>a-b</c> and <c>a_b</c>, <c>x</c> and <c>x_total</c>): only the first is exported.</summary>
+    NameCollision,
 }
 
 /// <summary>Parses the <c>"%llu\n"</c> text of a sysfs counter attribute without allocating.</summary>
@@ -73,6 +82,8 @@ public static class CounterParser
         CounterStatus.Malformed => "malformed",
         CounterStatus.Overflow => "overflow",
         CounterStatus.ReadError => "read_error",
+        CounterStatus.Implausible => "implausible",
+        CounterStatus.NameCollision => "name_collision",
         _ => "unknown",
     };
 }

@@ -25,12 +25,15 @@ public sealed class CounterFile : IDisposable
     /// <summary>The path the file was opened at.</summary>
     public string Path { get; }
 
-    /// <summary>Opens a counter file; returns false (and the reason) when it cannot be opened.</summary>
+    /// <summary>
+    /// Opens a counter file without blocking; returns false (and the reason) when it cannot be opened or
+    /// is not a regular file (a FIFO, a directory): sysfs attributes always are.
+    /// </summary>
     public static bool TryOpen(string path, out CounterFile? file, out string? error)
     {
         try
         {
-            var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var handle = RegularFile.Open(path);
             file = new CounterFile(path, handle);
             error = null;
             return true;

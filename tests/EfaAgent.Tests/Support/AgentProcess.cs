@@ -59,6 +59,18 @@ public sealed partial class AgentProcess : IAsyncDisposable
         return new AgentProcess(ChildProcess.Start(Executable, argv, env), port);
     }
 
+    /// <summary>
+    /// Starts the agent through a wrapper command (<c>prlimit --nofile=... --</c>): <paramref name="wrapper"/>
+    /// is the command and its arguments, followed by the agent's path and <paramref name="args"/>.
+    /// </summary>
+    public static AgentProcess StartThrough(IReadOnlyList<string> wrapper, IEnumerable<string> args, bool addListenAddress = true)
+    {
+        var port = FreePort();
+        var env = new Dictionary<string, string?>(StringComparer.Ordinal) { ["JOURNAL_STREAM"] = null };
+        IEnumerable<string> argv = addListenAddress ? [.. args, $"--web.listen-address=127.0.0.1:{port}"] : args;
+        return new AgentProcess(ChildProcess.Start(wrapper[0], [.. wrapper.Skip(1), Executable, .. argv], env), port);
+    }
+
     /// <summary>Waits until <c>/healthz</c> answers 200 (the first tick is published).</summary>
     public async Task WaitHealthyAsync(TimeSpan? timeout = null)
     {

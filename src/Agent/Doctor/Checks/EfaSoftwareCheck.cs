@@ -44,8 +44,21 @@ public sealed class EfaSoftwareCheck : IDoctorCheck
 
     private static string? FindFile(DoctorSettings settings, string[] dirs, string prefix) =>
         dirs.Select(d => settings.UnderRoot(d))
-            .SelectMany(d => SysfsText.ListFiles(d).Where(f => f.StartsWith(prefix, StringComparison.Ordinal)).Select(f => "/" + Path.GetRelativePath(settings.RootFs, Path.Combine(d, f))))
+            .SelectMany(d => FilesIn(d).Where(f => f.StartsWith(prefix, StringComparison.Ordinal)).Select(f => "/" + Path.GetRelativePath(settings.RootFs, Path.Combine(d, f))))
             .FirstOrDefault();
+
+    // A library directory that cannot be listed has no library the job could load either.
+    private static IEnumerable<string> FilesIn(string directory)
+    {
+        try
+        {
+            return SysfsText.ListNames(directory).Where(n => File.Exists(Path.Combine(directory, n)));
+        }
+        catch (IOException)
+        {
+            return [];
+        }
+    }
 
     private static async Task<CheckResult> FiInfoAsync(DoctorContext context, CancellationToken cancellationToken)
     {

@@ -1,0 +1,59 @@
+using System.Runtime.InteropServices;
+
+namespace EfaAgent.Collectors.Interop;
+
+/// <summary>Native entry points, one nested class per native library.</summary>
+internal static partial class Interop
+{
+    /// <summary>
+    /// The C library: what .NET's file API cannot say. <c>open</c> with <c>O_NONBLOCK</c> (a FIFO
+    /// among the counters must not block the sampler in <c>open()</c>), <c>statx</c> for the file
+    /// type (its struct has one layout on every architecture, unlike <c>struct stat</c>), and the
+    /// descriptor limit. Raw calls; <see cref="Sysfs.RegularFile"/> and <see cref="Sysfs.FileLimit"/> wrap them.
+    /// </summary>
+    internal static unsafe partial class Libc
+    {
+        internal const string LibraryName = "libc";
+
+        internal const int ORdOnly = 0;
+        internal const int ONonBlock = 0x800;
+        internal const int OCloExec = 0x80000;
+        internal const int AtEmptyPath = 0x1000;
+        internal const uint StatxType = 0x1;
+        internal const int RlimitNoFile = 7;
+
+        /// <summary><c>struct statx</c> is 256 bytes; <c>stx_mode</c> (u16) is at offset 28.</summary>
+        internal const int StatxSize = 256;
+        internal const int StatxModeOffset = 28;
+
+        internal const int SIfMt = 0xF000;
+        internal const int SIfReg = 0x8000;
+        internal const int SIfDir = 0x4000;
+        internal const int SIfIfo = 0x1000;
+        internal const int SIfChr = 0x2000;
+        internal const int SIfBlk = 0x6000;
+        internal const int SIfSock = 0xC000;
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct RLimit
+        {
+            public ulong Current;
+            public ulong Maximum;
+        }
+
+        [LibraryImport(LibraryName, EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int Open(string path, int flags);
+
+        [LibraryImport(LibraryName, EntryPoint = "close", SetLastError = true)]
+        internal static partial int Close(int fd);
+
+        [LibraryImport(LibraryName, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+        [LibraryImport(LibraryName, EntryPoint = "getrlimit", SetLastError = true)]
+        internal static partial int GetRLimit(int resource, out RLimit limit);
+
+        [LibraryImport(LibraryName, EntryPoint = "setrlimit", SetLastError = true)]
+        internal static partial int SetRLimit(int resource, in RLimit limit);
+    }
+}

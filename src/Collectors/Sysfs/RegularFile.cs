@@ -1,0 +1,106 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
+using Libc = EfaAgent.Collectors.Interop.Interop.Libc;
+
+namespace EfaAgent.Collectors.Sysfs;
+
+/// <summary>
+/// Opens only regular files, without ever blocking, and reads them with a bound. Sysfs attributes,
+/// <c>/proc/net/dev</c> and config files are all regular files; anything else is refused with a
+/// reason: a FIFO would block <c>open()</c> forever, <c>/dev/zero</c> would fill memory, a directory
+/// reads as an error on every tick.
+/// </summary>
+public static class RegularFile
+{
+    /// <summary>
+    /// Opens <paramref name="path"/> read-only with <c>O_NONBLOCK</c> and checks that it is a regular file.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The path does not exist.</exception>
+    /// <exception cref="IOException">It cannot be opened, or it is not a regular file (the message says which kind it is).</exception>
+    public static unsafe SafeFileHandle Open(string path)
+    {
+        var fd = Libc.Open(path, Libc.ORdOnly | Libc.ONonBlock | Libc.OCloExec);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            var reason = Marshal.GetPInvokeErrorMessage(errno);
+            throw errno == 2 ? new FileNotFoundException($"{path}: {reason}", path) : new IOException($"{path}: {reason}", errno);
+        }
+
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        var buffer = stackalloc byte[Libc.StatxSize];
+        if (Libc.Statx(fd, "", Libc.AtEmptyPath, Libc.StatxType, buffer) != 0)
+        {
+            var reason = Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError());
+            handle.Dispose();
+            throw new IOException($"{path}: {reason}");
+        }
+
+        var type = *(ushort*)(buffer + Libc.StatxModeOffset) & Libc.SIfMt;
+        if (type != Libc.SIfReg)
+        {
+            handle.Dispose();
+            throw new IOException($"{path}: not a regular file ({Kind(type)})");
+        }
+
+        return handle;
+    }
+
+    /// <summary>
+    /// Reads a whole regular file of at most <paramref name="maxBytes"/> bytes as UTF-8, from offset 0
+    /// with pread, never trusting its size (sysfs and procfs report 4096 or 0).
+    /// </summary>
+    /// <exception cref="IOException">It cannot be read, is not a regular file, or is larger than <paramref name="maxBytes"/>.</exception>
+    public static string ReadAllText(string path, int maxBytes)
+    {
+        using var handle = Open(path);
+        var buffer = new byte[Math.Min(maxBytes, 64 * 1024) + 1];
+        var length = ReadAll(handle, ref buffer, maxBytes, path);
+        return Encoding.UTF8.GetString(buffer, 0, length);
+    }
+
+    /// <summary>
+    /// Reads the whole file from offset 0 into <paramref name="buffer"/>, growing it (doubling) up to
+    /// <paramref name="maxBytes"/>; returns the length read.
+    /// </summary>
+    /// <exception cref="IOException">The read failed, or the file holds more than <paramref name="maxBytes"/> bytes.</exception>
+    public static int ReadAll(SafeFileHandle handle, ref byte[] buffer, int maxBytes, string path)
+    {
+        var total = 0;
+        while (true)
+        {
+            if (total == buffer.Length)
+            {
+                if (buffer.Length > maxBytes)
+                {
+                    throw new IOException($"{path}: larger than {maxBytes} bytes, more than such a file ever holds");
+                }
+
+                Array.Resize(ref buffer, Math.Min(buffer.Length * 2, maxBytes + 1));
+            }
+
+            var n = RandomAccess.Read(handle, buffer.AsSpan(total), total);
+            if (n == 0)
+            {
+                return total;
+            }
+
+            total += n;
+            if (total > maxBytes)
+            {
+                throw new IOException($"{path}: larger than {maxBytes} bytes, more than such a file ever holds");
+            }
+        }
+    }
+
+    private static string Kind(int type) => type switch
+    {
+        Libc.SIfDir => "a directory",
+        Libc.SIfIfo => "a FIFO",
+        Libc.SIfChr => "a character device",
+        Libc.SIfBlk => "a block device",
+        Libc.SIfSock => "a socket",
+        _ => $"file type 0x{type:x}",
+    };
+}
