@@ -24,8 +24,6 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
 
     private static readonly int[] FastFields = M.FieldOffsets(GpuLane.Fast);
     private static readonly int[] SlowFields = M.FieldOffsets(GpuLane.Slow);
-    private static readonly Dictionary<NvmlReturn, string> Reasons = Enum.GetValues<NvmlReturn>()
-        .ToDictionary(r => r, r => SnakeCase(r.ToString()));
 
     private readonly GpuCollectorOptions _options;
     private readonly Func<INvml> _factory;
@@ -829,7 +827,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
 
             if (g.ProcessStatus != rc)
             {
-                _unavailable.Set(g.IndexLabel, "", M.ProcessMemory.Name, Reasons[rc], "nvmlDeviceGetComputeRunningProcesses_v3");
+                _unavailable.Set(g.IndexLabel, "", M.ProcessMemory.Name, NvmlReturns.Reason(rc), "nvmlDeviceGetComputeRunningProcesses_v3");
                 g.ProcessStatus = rc;
             }
 
@@ -1064,7 +1062,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
 
         if (g.Status[offset] != rc)
         {
-            _unavailable.Set(g.IndexLabel, "", M.PerGpu[offset].CounterName, Reasons.GetValueOrDefault(rc, "unknown"), M.PerGpu[offset].Source);
+            _unavailable.Set(g.IndexLabel, "", M.PerGpu[offset].CounterName, NvmlReturns.Reason(rc), M.PerGpu[offset].Source);
             g.Status[offset] = rc;
         }
 
@@ -1114,22 +1112,6 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         g.WideSeen[offset] = true;
         g.Last32[offset] = raw;
         return Count(g, offset, g.Wide[offset]);
-    }
-
-    private static string SnakeCase(string name)
-    {
-        var chars = new List<char>(name.Length + 4);
-        for (var i = 0; i < name.Length; i++)
-        {
-            if (char.IsUpper(name[i]) && i > 0)
-            {
-                chars.Add('_');
-            }
-
-            chars.Add(char.ToLowerInvariant(name[i]));
-        }
-
-        return new string([.. chars]);
     }
 
     private sealed class XidCount(ulong xid)

@@ -102,7 +102,10 @@ public interface INvmlEventSet : IDisposable
     NvmlReturn Wait(uint timeoutMilliseconds, out NvmlEvent nvmlEvent);
 }
 
-/// <summary><c>nvmlReturn_t</c>.</summary>
+/// <summary>
+/// <c>nvmlReturn_t</c> as of API version 13. Newer drivers add codes: a value outside this list is a
+/// valid <see cref="NvmlReturn"/> too (see <see cref="NvmlReturns.Reason"/>), never a crash.
+/// </summary>
 public enum NvmlReturn
 {
     /// <summary>NVML_SUCCESS.</summary>
@@ -171,8 +174,32 @@ public enum NvmlReturn
     /// <summary>No data.</summary>
     NoData = 21,
 
+    /// <summary>The vGPU does not support ECC.</summary>
+    VgpuEccNotSupported = 22,
+
+    /// <summary>Not enough resources.</summary>
+    InsufficientResources = 23,
+
+    /// <summary>The frequency is not supported.</summary>
+    FreqNotSupported = 24,
+
     /// <summary>A versioned struct carries a version the library does not know.</summary>
     ArgumentVersionMismatch = 25,
+
+    /// <summary>The API is deprecated.</summary>
+    Deprecated = 26,
+
+    /// <summary>Not ready yet.</summary>
+    NotReady = 27,
+
+    /// <summary>The GPU was not found.</summary>
+    GpuNotFound = 28,
+
+    /// <summary>Invalid state.</summary>
+    InvalidState = 29,
+
+    /// <summary>The reset type is not supported.</summary>
+    ResetTypeNotSupported = 30,
 
     /// <summary>Any other error.</summary>
     Unknown = 999,
