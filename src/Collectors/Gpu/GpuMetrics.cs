@@ -31,6 +31,35 @@ internal sealed record GpuSeries(MetricFamily Family, string[] Extra, GpuLane La
     /// <summary>Raw value times this is the exported value.</summary>
     public double Scale { get; init; } = 1;
 
+    /// <summary>
+    /// Where the field id depends on the driver branch: (first driver major version, field id) pairs in
+    /// rising order; a driver older than the first pair has no such field. Null: <see cref="FieldId"/> on every branch.
+    /// </summary>
+    public (int MinMajor, uint FieldId)[]? Branches { get; init; }
+
+    /// <summary>Whether the field counts per NVLink (the link index in <c>scopeId</c>): read for each link and summed.</summary>
+    public bool PerLink { get; init; }
+
+    /// <summary>The field id to ask a driver of major version <paramref name="driverMajor"/> for; 0 when its branch has no such field.</summary>
+    public uint FieldFor(int driverMajor)
+    {
+        if (Branches is null)
+        {
+            return FieldId;
+        }
+
+        uint id = 0;
+        foreach (var (min, field) in Branches)
+        {
+            if (driverMajor >= min)
+            {
+                id = field;
+            }
+        }
+
+        return id;
+    }
+
     /// <summary>Name used in <c>efa_agent_unavailable{counter}</c>: the family and the extra labels.</summary>
     public string CounterName { get; } = Extra.Length == 0 ? Family.Name : Family.Name + ":" + string.Join(':', Extra);
 }
@@ -111,11 +140,11 @@ internal static class GpuMetrics
         MetricType.Counter, G, U, P, "cause");
 
     private static readonly MetricFamily NvlinkErrorFamily = new("gpu_nvlink_errors_total",
-        "NVLink errors summed over links (fields 38/45/52/59).",
+        "NVLink errors summed over the GPU's links (fields 38/45/52/59 read per link, the link in scopeId).",
         MetricType.Counter, G, U, P, "type");
 
     private static readonly MetricFamily ThrottleFamily = new("gpu_throttle_seconds_total",
-        "Time the clocks were held down for the reason (fields 269/270/271, ns).",
+        "Time the clocks were held down for the reason (ns fields). sw_power_cap, thermal, sync_boost: perf-policy fields 74/75/76, every driver. sw_thermal, hw_thermal, hw_power_brake: fields 251/252/253 on R575-R589, 269/270/271 on R590 and later, absent before R575.",
         MetricType.Counter, G, U, P, "reason");
 
     /// <summary>Offset of gpu_up.</summary>
@@ -173,10 +202,10 @@ internal static class GpuMetrics
     public static readonly int OffNvlinkRx = DefField(Counter("gpu_nvlink_receive_bytes_total", "NVLink data received, all links (field 139, KiB)."), GpuLane.Fast, "field 139", 139, NvmlFieldValue.AllLinks, 1024);
 
     /// <summary>PCIe transmit.</summary>
-    public static readonly int OffPcieTx = DefField(Counter("gpu_pcie_transmit_bytes_total", "PCIe bytes transmitted (field 197; a wrap of the raw value is carried on, never a drop)."), GpuLane.Fast, "field 197", 197);
+    public static readonly int OffPcieTx = DefField(Counter("gpu_pcie_transmit_bytes_total", "PCIe bytes transmitted (field 197; a wrap of the raw value is carried on, never a drop)."), GpuLane.Fast, "field 197", 197, branches: [(555, 197)]);
 
     /// <summary>PCIe receive.</summary>
-    public static readonly int OffPcieRx = DefField(Counter("gpu_pcie_receive_bytes_total", "PCIe bytes received (field 198; a wrap of the raw value is carried on, never a drop)."), GpuLane.Fast, "field 198", 198);
+    public static readonly int OffPcieRx = DefField(Counter("gpu_pcie_receive_bytes_total", "PCIe bytes received (field 198; a wrap of the raw value is carried on, never a drop)."), GpuLane.Fast, "field 198", 198, branches: [(555, 198)]);
 
     /// <summary>ECC, slow lane, in (type, counter) order corrected/volatile, corrected/aggregate, uncorrected/volatile, uncorrected/aggregate.</summary>
     public static readonly int OffEcc = DefEcc();
@@ -202,29 +231,38 @@ internal static class GpuMetrics
     /// <summary>Retirement pending.</summary>
     public static readonly int OffRetiredPending = DefField(Gauge("gpu_retired_pages_pending", "1 when a page retirement waits for a reboot (field 31)."), GpuLane.Slow, "field 31", 31);
 
-    /// <summary>NVLink errors.</summary>
-    public static readonly int OffNvlinkCrcFlit = DefExtra(NvlinkErrorFamily, "field 38", 38, "crc_flit", NvmlFieldValue.AllLinks);
+    /// <summary>NVLink errors (each read per link and summed).</summary>
+    public static readonly int OffNvlinkCrcFlit = DefLinks("crc_flit", 38);
 
     /// <summary>NVLink CRC data errors.</summary>
-    public static readonly int OffNvlinkCrcData = DefExtra(NvlinkErrorFamily, "field 45", 45, "crc_data", NvmlFieldValue.AllLinks);
+    public static readonly int OffNvlinkCrcData = DefLinks("crc_data", 45);
 
     /// <summary>NVLink replays.</summary>
-    public static readonly int OffNvlinkReplay = DefExtra(NvlinkErrorFamily, "field 52", 52, "replay", NvmlFieldValue.AllLinks);
+    public static readonly int OffNvlinkReplay = DefLinks("replay", 52);
 
     /// <summary>NVLink recoveries.</summary>
-    public static readonly int OffNvlinkRecovery = DefExtra(NvlinkErrorFamily, "field 59", 59, "recovery", NvmlFieldValue.AllLinks);
+    public static readonly int OffNvlinkRecovery = DefLinks("recovery", 59);
 
     /// <summary>PCIe replays.</summary>
     public static readonly int OffPcieReplays = DefField(Counter("gpu_pcie_replays_total", "PCIe replays (field 94)."), GpuLane.Slow, "field 94", 94);
 
-    /// <summary>Throttle time, software thermal.</summary>
-    public static readonly int OffThrottleSwThermal = DefExtra(ThrottleFamily, "field 269", 269, "sw_thermal", scale: 1e-9);
+    /// <summary>Throttle time, software thermal: field 251 on R575-R589, 269 from R590 (where 251 is a power-smoothing setting).</summary>
+    public static readonly int OffThrottleSwThermal = DefBranches("sw_thermal", 251, 269);
 
-    /// <summary>Throttle time, hardware thermal.</summary>
-    public static readonly int OffThrottleHwThermal = DefExtra(ThrottleFamily, "field 270", 270, "hw_thermal", scale: 1e-9);
+    /// <summary>Throttle time, hardware thermal: 252, then 270.</summary>
+    public static readonly int OffThrottleHwThermal = DefBranches("hw_thermal", 252, 270);
 
-    /// <summary>Throttle time, power brake.</summary>
-    public static readonly int OffThrottleHwPowerBrake = DefExtra(ThrottleFamily, "field 271", 271, "hw_power_brake", scale: 1e-9);
+    /// <summary>Throttle time, power brake: 253, then 271.</summary>
+    public static readonly int OffThrottleHwPowerBrake = DefBranches("hw_power_brake", 253, 271);
+
+    /// <summary>Perf-policy time, power cap (field 74, every branch).</summary>
+    public static readonly int OffPolicyPower = DefExtra(ThrottleFamily, "field 74", 74, "sw_power_cap", scale: 1e-9);
+
+    /// <summary>Perf-policy time, thermal (field 75).</summary>
+    public static readonly int OffPolicyThermal = DefExtra(ThrottleFamily, "field 75", 75, "thermal", scale: 1e-9);
+
+    /// <summary>Perf-policy time, sync boost (field 76).</summary>
+    public static readonly int OffPolicySyncBoost = DefExtra(ThrottleFamily, "field 76", 76, "sync_boost", scale: 1e-9);
 
     /// <summary>Last Xid time.</summary>
     public static readonly int OffLastXid = Def(Gauge("gpu_last_xid_timestamp_seconds",
@@ -239,7 +277,7 @@ internal static class GpuMetrics
         var offsets = new List<int>();
         for (var i = 0; i < Table.Count; i++)
         {
-            if (Table[i].Lane == lane && Table[i].FieldId != 0)
+            if (Table[i].Lane == lane && Table[i].FieldId != 0 && !Table[i].PerLink)
             {
                 offsets.Add(i);
             }
@@ -257,8 +295,8 @@ internal static class GpuMetrics
 
     private static int Def(MetricFamily family, GpuLane lane, string source) => Add(new GpuSeries(family, [], lane, source));
 
-    private static int DefField(MetricFamily family, GpuLane lane, string source, uint fieldId, uint scopeId = 0, double scale = 1) =>
-        Add(new GpuSeries(family, [], lane, source) { FieldId = fieldId, ScopeId = scopeId, Scale = scale });
+    private static int DefField(MetricFamily family, GpuLane lane, string source, uint fieldId, uint scopeId = 0, double scale = 1, (int, uint)[]? branches = null) =>
+        Add(new GpuSeries(family, [], lane, source) { FieldId = fieldId, ScopeId = scopeId, Scale = scale, Branches = branches });
 
     private static int Add(GpuSeries series)
     {
@@ -268,6 +306,18 @@ internal static class GpuMetrics
 
     private static int DefExtra(MetricFamily family, string source, uint fieldId, string extra, uint scopeId = 0, double scale = 1) =>
         Add(new GpuSeries(family, [extra], GpuLane.Slow, source) { FieldId = fieldId, ScopeId = scopeId, Scale = scale });
+
+    /// <summary>A clock-event time whose field id moved between driver branches (nvml.md): none before R575.</summary>
+    private static int DefBranches(string reason, uint r575, uint r590) =>
+        Add(new GpuSeries(ThrottleFamily, [reason], GpuLane.Slow, $"field {r575} (R575-R589) / {r590} (R590+)")
+        {
+            FieldId = r590,
+            Branches = [(575, r575), (590, r590)],
+            Scale = 1e-9,
+        });
+
+    private static int DefLinks(string type, uint fieldId) =>
+        Add(new GpuSeries(NvlinkErrorFamily, [type], GpuLane.Slow, $"field {fieldId} per link") { FieldId = fieldId, PerLink = true });
 
     private static int DefClockReasons()
     {

@@ -19,11 +19,15 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     private const int SampleBufferSize = 128;
     private const int MaxProcessAttempts = 4;
 
+    /// <summary>NVML_FI_DEV_NVLINK_LINK_COUNT.</summary>
+    private const uint NvlinkLinkCountField = 91;
+
     /// <summary>Key of a GPU NVML cannot identify (its handle or UUID query fails): known only by its index.</summary>
     private const string PlaceholderPrefix = "index:";
 
     private static readonly int[] FastFields = M.FieldOffsets(GpuLane.Fast);
     private static readonly int[] SlowFields = M.FieldOffsets(GpuLane.Slow);
+    private static readonly int[] LinkFields = [M.OffNvlinkCrcFlit, M.OffNvlinkCrcData, M.OffNvlinkReplay, M.OffNvlinkRecovery];
 
     private readonly GpuCollectorOptions _options;
     private readonly Func<INvml> _factory;
@@ -44,6 +48,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     private string _downWhere = "";
     private string _driverVersion = "";
     private string _nvmlVersion = "";
+    private int _driverMajor;
     private NvmlReturn? _lastFailure;
     private string? _newFailure;
     private bool _wantsDiscovery;
@@ -268,6 +273,8 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         _lastFailure = null;
         _driverVersion = _nvml.GetDriverVersion(out var driver) == NvmlReturn.Success ? driver : "";
         _nvmlVersion = _nvml.GetNvmlVersion(out var version) == NvmlReturn.Success ? version : "";
+        _driverMajor = DriverBranch.Major(_driverVersion);
+        _logger.LogInformation("driver branch R{Major}: {Throttle}", _driverMajor, DriverBranch.Describe(_driverMajor));
         var missing = _nvml is Interop.NvmlLibrary lib && lib.MissingFunctions.Count > 0
             ? " (entry points missing from this driver, their metrics stay absent: " + string.Join(", ", lib.MissingFunctions) + ")"
             : "";
@@ -504,6 +511,10 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         var rc = device.GetPciInfo(out var pci);
         g.BusId = rc == NvmlReturn.Success ? pci.BusId : "";
         (g.NumaNode, g.PciRoot) = g.BusId.Length > 0 ? GpuPci.Locate(_options.SysfsRoot, g.BusId) : ("", "");
+        Span<NvmlFieldValue> links = [new NvmlFieldValue(NvlinkLinkCountField)];
+        var linkRc = device.GetFieldValues(links);
+        g.LinkCountStatus = linkRc == NvmlReturn.Success ? links[0].Result : linkRc;
+        g.LinkCount = g.LinkCountStatus == NvmlReturn.Success ? (int)Math.Min(links[0].ToUInt64(), (ulong)g.LinkBuffer.Length) : 0;
         g.NeedsIdentity = IsLost(rc);
         _layoutDirty = true;
     }
@@ -756,24 +767,42 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
             return;
         }
 
+        ReadLinkErrors(g, d, v);
+        if (Stopped(g))
+        {
+            return;
+        }
+
         ReadProcesses(g, d);
     }
 
     private void ReadFields(Gpu g, INvmlDevice d, NvmlFieldValue[] buffer, int[] offsets, double[] v)
     {
+        // A field the driver's branch does not define is not asked for: its series stays absent.
         var table = M.PerGpu;
+        var n = 0;
         for (var i = 0; i < offsets.Length; i++)
         {
             var s = table[offsets[i]];
-            buffer[i] = new NvmlFieldValue(s.FieldId, s.ScopeId);
+            var id = s.FieldFor(_driverMajor);
+            if (id != 0)
+            {
+                buffer[n++] = new NvmlFieldValue(id, s.ScopeId);
+            }
         }
 
-        var rc = d.GetFieldValues(buffer);
+        var rc = d.GetFieldValues(buffer.AsSpan(0, n));
         var b = g.Base;
+        var k = 0;
         for (var i = 0; i < offsets.Length; i++)
         {
             var off = offsets[i];
-            var f = buffer[i];
+            if (table[off].FieldFor(_driverMajor) == 0)
+            {
+                continue;
+            }
+
+            var f = buffer[k++];
             var result = rc == NvmlReturn.Success ? f.Result : rc;
             if (!Ok(g, result, off, 1, v))
             {
@@ -793,6 +822,50 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
 
             var scale = table[off].Scale;
             v[b + off] = M.IsCounter(off) ? CountField(g, off, f) * scale : f.ToDouble() * scale;
+        }
+    }
+
+    /// <summary>
+    /// NVLink error totals: the 13.x header puts the link in <c>scopeId</c> for fields 38/45/52/59, so each
+    /// link is read and the links are summed (see the README on why not scopeId 0 or UINT_MAX).
+    /// </summary>
+    private void ReadLinkErrors(Gpu g, INvmlDevice d, double[] v)
+    {
+        var b = g.Base;
+        foreach (var off in LinkFields)
+        {
+            if (g.LinkCount <= 0)
+            {
+                if (!Ok(g, g.LinkCountStatus, off, 1, v) && Stopped(g))
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            var buffer = g.LinkBuffer.AsSpan(0, g.LinkCount);
+            for (var link = 0; link < buffer.Length; link++)
+            {
+                buffer[link] = new NvmlFieldValue(M.PerGpu[off].FieldId, (uint)link);
+            }
+
+            var result = d.GetFieldValues(buffer);
+            ulong sum = 0;
+            for (var link = 0; link < buffer.Length && result == NvmlReturn.Success; link++)
+            {
+                result = buffer[link].Result;
+                sum += IsBlank(buffer[link]) ? 0 : buffer[link].ToUInt64();
+            }
+
+            if (Ok(g, result, off, 1, v))
+            {
+                v[b + off] = Count(g, off, sum);
+            }
+            else if (Stopped(g))
+            {
+                return;
+            }
         }
     }
 
@@ -1190,6 +1263,12 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         public NvmlFieldValue[] SlowFieldBuffer { get; } = new NvmlFieldValue[SlowFields.Length];
 
         public NvmlProcessInfo[] ProcessBuffer { get; set; } = new NvmlProcessInfo[16];
+
+        public NvmlFieldValue[] LinkBuffer { get; } = new NvmlFieldValue[NvmlFieldValue.MaxBatch];
+
+        public int LinkCount { get; set; }
+
+        public NvmlReturn LinkCountStatus { get; set; } = NvmlReturn.NotSupported;
 
         public NvmlReturn ProcessStatus { get; set; }
 

@@ -15,6 +15,7 @@ public sealed class SimulatedNvml : INvml
     private const double CheckpointEverySeconds = 120;
     private const double CheckpointSeconds = 10;
     private const ulong MemoryTotal = 80UL << 30;
+    private const uint Links = 18;
 
     private readonly TimeProvider _time;
     private readonly long _start;
@@ -74,14 +75,14 @@ public sealed class SimulatedNvml : INvml
     /// <inheritdoc />
     public NvmlReturn GetDriverVersion(out string version)
     {
-        version = "simulated-550.54.15";
+        version = "simulated-580.95.05";
         return NvmlReturn.Success;
     }
 
     /// <inheritdoc />
     public NvmlReturn GetNvmlVersion(out string version)
     {
-        version = "simulated-12.550.54.15";
+        version = "simulated-12.580.95.05";
         return NvmlReturn.Success;
     }
 
@@ -350,18 +351,26 @@ public sealed class SimulatedNvml : INvml
             Advance();
             for (var i = 0; i < values.Length; i++)
             {
+                // What the R580 header defines: 251-253 are the clock-event times, 269-271 power-smoothing
+                // settings, nothing past 271; NVLink error fields take the link in scopeId.
                 ref var v = ref values[i];
-                v.Result = NvmlReturn.Success;
                 v.ValueType = NvmlValueType.UnsignedLongLong;
+                v.Result = v.FieldId switch
+                {
+                    > 271 => NvmlReturn.NotSupported,
+                    38 or 45 or 52 or 59 when v.ScopeId >= Links => NvmlReturn.InvalidArgument,
+                    _ => NvmlReturn.Success,
+                };
                 lock (_lock)
                 {
                     v.RawValue = v.FieldId switch
                     {
                         82 => (ulong)Math.Round(Temperature(owner.Seconds) + 9),
-                        91 => 18,
+                        91 => Links,
                         138 or 139 => (ulong)_nvlinkKib,
                         197 => (ulong)_pcieTx,
                         198 => (ulong)_pcieRx,
+                        >= 269 and <= 271 => v.FieldId - 268,
                         _ => 0,
                     };
                 }

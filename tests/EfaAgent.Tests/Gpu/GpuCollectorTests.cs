@@ -40,14 +40,15 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
             2 field 29 4
             2 field 30 5
             2 field 31 1
-            2 field 38 11
-            2 field 45 12
-            2 field 52 13
-            2 field 59 14
+            2 nvlink_errors 38 5 6
+            2 nvlink_errors 45 0 0 12
+            2 nvlink_errors 52 1 1 1 1 1 1 1 1 1 1 1 1 1
+            2 nvlink_errors 59 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 14
             2 field 94 15
-            2 field 269 2500000000
-            2 field 270 1000000000
-            2 field 271 500000000
+            2 set throttle_sw_thermal 2500000000
+            2 set throttle_hw_thermal 1000000000
+            2 set throttle_hw_power_brake 500000000
+            2 field 74 4000000000
             2 procs 4242:1073741824 4243:2147483648
             """);
         var log = new ListLogger();
@@ -122,6 +123,8 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         Assert.Equal(2.5, f.Value("gpu_throttle_seconds_total", G2, "reason=sw_thermal"), 9);
         Assert.Equal(1.0, f.Value("gpu_throttle_seconds_total", G2, "reason=hw_thermal"), 9);
         Assert.Equal(0.5, f.Value("gpu_throttle_seconds_total", G2, "reason=hw_power_brake"), 9);
+        Assert.Equal(4.0, f.Value("gpu_throttle_seconds_total", G2, "reason=sw_power_cap"), 9);
+        Assert.Equal(0, f.Value("gpu_throttle_seconds_total", G2, "reason=sync_boost"));
         Assert.Equal(GiB, f.Value("gpu_process_memory_used_bytes", G2, "pid=4242"));
         Assert.Equal(2 * GiB, f.Value("gpu_process_memory_used_bytes", G2, "pid=4243"));
         Assert.Empty(f.Find("gpu_process_memory_used_bytes", "gpu=3"));
@@ -325,14 +328,14 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         using var fake = new FakeNvml(build);
         using var gpu = Create(fake, new ListLogger());
         gpu.Discover();
-        Assert.Equal(8UL, fake.Calls("nvmlDeviceGetFieldValues"));
+        var discovery = fake.Calls("nvmlDeviceGetFieldValues");
 
         for (var i = 0; i < 10; i++)
         {
             gpu.Sample(Stopwatch.GetTimestamp());
         }
 
-        Assert.Equal(8UL + 80UL, fake.Calls("nvmlDeviceGetFieldValues"));
+        Assert.Equal(discovery + 80UL, fake.Calls("nvmlDeviceGetFieldValues"));
         Assert.Equal(80UL, fake.Calls("nvmlDeviceGetPowerUsage"));
         Assert.Equal(0UL, fake.Calls("nvmlDeviceGetPcieThroughput"));
         Assert.True(fake.Calls("nvmlDeviceGetSamples") >= 8, "utilisation should come from the driver's samples");

@@ -10,11 +10,11 @@ namespace EfaAgent.Tests.Gpu;
 public sealed class GpuEndToEndTests(FakeNvmlBuild build) : IClassFixture<FakeNvmlBuild>
 {
     // Eight A100s of a p4d.24xlarge; GPU 2 has no memory temperature (NOT_SUPPORTED, as on an A100),
-    // GPU 5 is lost, GPU 6 runs a process.
+    // GPU 5 is lost, GPU 6 runs a process. The R580 branch: throttle times from fields 251-253.
     private const string Scenario = """
         count 8
-        driver 550.54.15
-        nvml 12.550.54.15
+        driver 580.95.05
+        nvml 12.580.95.05
         * set name NVIDIA A100-SXM4-40GB
         * set util 93
         * set memutil 41
