@@ -50,7 +50,6 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     private string _nvmlVersion = "";
     private int _driverMajor;
     private NvmlReturn? _lastFailure;
-    private string? _newFailure;
     private bool _wantsDiscovery;
     private bool _loggedUnknownXidDevice;
     private bool _loggedNoEvents;
@@ -78,13 +77,11 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     /// <summary>The running Xid watcher, if any.</summary>
     public XidWatcher? Watcher => _watcher;
 
-    /// <summary>A failure to report from Discover (initialisation failed for a reason other than "no NVML here"), once.</summary>
-    public string? TakeNewFailure()
-    {
-        var f = _newFailure;
-        _newFailure = null;
-        return f;
-    }
+    /// <summary>
+    /// While initialisation fails for a reason other than "no NVML here": what failed (Discover throws it
+    /// every time, so the collector reads as failed until NVML answers). Null otherwise.
+    /// </summary>
+    public string? Failure { get; private set; }
 
     /// <summary>Whether something (a GPU lost, NVML gone) asks for a discovery before the slow cadence; cleared by reading.</summary>
     public bool TakeWantsDiscovery()
@@ -94,13 +91,25 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         return w;
     }
 
-    /// <summary>Stops the Xid watcher (without waiting) and frees the library: only once the worker has ended.</summary>
-    public void Dispose()
+    /// <summary>
+    /// Unloads the library once the worker has ended, if the Xid watcher has ended too (a wait still
+    /// inside the library must not have it unloaded under it).
+    /// </summary>
+    /// <returns>True when the library was released (or none was loaded).</returns>
+    public bool ReleaseLibrary()
     {
-        RequestWatcherStop();
+        if (_watcher is { HasExited: false })
+        {
+            return false;
+        }
+
         _nvml?.Dispose();
         _nvml = null;
+        return true;
     }
+
+    /// <inheritdoc />
+    public void Dispose() => ReleaseLibrary();
 
     /// <inheritdoc />
     public void Run(NvmlJob job, long argument)
@@ -221,16 +230,34 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         _frame.SyncUnavailable(_unavailable);
     }
 
+    /// <summary>Stops the Xid watcher first, then shuts NVML down: a wait must never run on a shut-down library.</summary>
     private void RunShutdown()
     {
-        var watcher = _watcher;
-        _watcher = null;
-        watcher?.Stop(XidWatcher.WaitTimeout + XidWatcher.WaitTimeout);
-        if (_initialised && _nvml is not null)
+        if (StopWatcher() && _initialised && _nvml is not null)
         {
             _nvml.Shutdown();
             _initialised = false;
         }
+    }
+
+    /// <summary>Stops the Xid watcher and waits for its thread (at most two of its waits).</summary>
+    /// <returns>True when no watcher runs any more.</returns>
+    private bool StopWatcher()
+    {
+        var watcher = _watcher;
+        if (watcher is null)
+        {
+            return true;
+        }
+
+        if (!watcher.Stop(XidWatcher.WaitTimeout + XidWatcher.WaitTimeout))
+        {
+            _logger.LogWarning("the Xid watcher did not stop; NVML is left initialised under it");
+            return false;
+        }
+
+        _watcher = null;
+        return true;
     }
 
     /// <summary>Asks the Xid watcher to end without waiting (used when the worker itself is stuck).</summary>
@@ -271,6 +298,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         _initialised = true;
         _down = NvmlReturn.Success;
         _lastFailure = null;
+        Failure = null;
         _driverVersion = _nvml.GetDriverVersion(out var driver) == NvmlReturn.Success ? driver : "";
         _nvmlVersion = _nvml.GetNvmlVersion(out var version) == NvmlReturn.Success ? version : "";
         _driverMajor = DriverBranch.Major(_driverVersion);
@@ -319,11 +347,12 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
             {
                 _logger.LogWarning("NVML initialisation failed: {Message} ({Code} {Number}); no GPU metrics until it succeeds (retried on the slow cadence)",
                     message, rc, (int)rc);
-                _newFailure = $"NVML initialisation failed: {message} ({rc}, code {(int)rc}), library {_options.LibraryPath}";
             }
 
             _lastFailure = rc;
         }
+
+        Failure = missing ? null : $"NVML initialisation failed: {message} ({rc}, code {(int)rc}), library {_options.LibraryPath}";
 
         if (_frame.Layout.Count != 2 || _layoutDirty)
         {
@@ -346,11 +375,13 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         _down = NvmlReturn.Success;
         _logger.LogWarning("NVML stopped answering ({Error}; {Code} {Number}, from {Where}); GPU series are absent until it initialises again",
             _nvml!.ErrorString(rc), rc, (int)rc, _downWhere);
-        _nvml.Shutdown();
+        if (StopWatcher())
+        {
+            _nvml.Shutdown();
+        }
+
         _initialised = false;
         _lastFailure = rc;
-        _watcher?.RequestStop();
-        _watcher = null;
         foreach (var g in _gpus)
         {
             g.Device = null;

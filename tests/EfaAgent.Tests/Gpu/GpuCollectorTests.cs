@@ -265,7 +265,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
     }
 
     [Fact]
-    public void Any_other_init_failure_throws_once_from_discover_with_the_reason_and_is_logged_once()
+    public void Any_other_init_failure_fails_every_discover_until_NVML_answers_and_is_logged_once()
     {
         using var fake = new FakeNvml(build, "init 4\n");
         var log = new ListLogger();
@@ -274,13 +274,17 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         var e = Assert.Throws<InvalidOperationException>(gpu.Discover);
         Assert.Contains("NVML initialisation failed: Insufficient Permissions", e.Message, StringComparison.Ordinal);
         Assert.Contains(fake.LibraryPath, e.Message, StringComparison.Ordinal);
-        gpu.Discover();
+        Assert.Throws<InvalidOperationException>(gpu.Discover);
         gpu.Sample(Stopwatch.GetTimestamp());
 
         Assert.Equal(0, gpu.Frame.Value("gpu_nvml_up"));
         Assert.Equal(2, gpu.Frame.Layout.Count);
         Assert.Equal(1, log.Count("Insufficient Permissions"));
         Assert.Equal(LogLevel.Warning, log.Entries.Single(x => x.Message.Contains("Insufficient Permissions", StringComparison.Ordinal)).Level);
+
+        fake.Scenario("");
+        gpu.Discover();
+        Assert.Equal(1, gpu.Frame.Value("gpu_nvml_up"));
     }
 
     [Fact]
@@ -516,11 +520,18 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         Assert.Equal(0, gpu.WorkerAllocatedBytes - worker);
     }
 
-    internal static GpuCollectorOptions Options(string path, TimeSpan? timeout = null) =>
-        new(path, TimeSpan.FromMilliseconds(100), timeout ?? TimeSpan.FromSeconds(10), "/nonexistent-sysfs");
+    /// <summary>
+    /// Settings for a test. Unless <paramref name="tickWait"/> says otherwise, a tick waits for NVML up
+    /// to the whole call timeout, so that each Sample() publishes the values it read.
+    /// </summary>
+    internal static GpuCollectorOptions Options(string path, TimeSpan? timeout = null, TimeSpan? tickWait = null) =>
+        new(path, TimeSpan.FromMilliseconds(100), timeout ?? TimeSpan.FromSeconds(10), "/nonexistent-sysfs")
+        {
+            TickWait = tickWait ?? timeout ?? TimeSpan.FromSeconds(10),
+        };
 
-    internal static GpuCollector Create(FakeNvml fake, ListLogger log, TimeSpan? timeout = null) =>
-        new(Options(fake.LibraryPath, timeout), log);
+    internal static GpuCollector Create(FakeNvml fake, ListLogger log, TimeSpan? timeout = null, TimeSpan? tickWait = null) =>
+        new(Options(fake.LibraryPath, timeout, tickWait), log);
 
     internal static bool WaitUntil(Func<bool> condition, TimeSpan limit)
     {
