@@ -28,7 +28,9 @@
  *   <gpu|*> set <key> <value>      key: uuid name busid util memutil mem_total mem_used power_mw
  *                                  energy_mj temp sm_mhz mem_mhz reasons ecc_cv ecc_ca ecc_uv ecc_ua
  *                                  nvlinks (link count, default 18) throttle_sw_thermal
- *                                  throttle_hw_thermal throttle_hw_power_brake (ns)
+ *                                  throttle_hw_thermal throttle_hw_power_brake (ns) rates_util
+ *                                  rates_memutil (GetUtilizationRates, when unlike the samples)
+ *                                  no_memsamples (1: no new memory-utilisation sample, ever)
  *
  * Field ids answer the way the header of the driver's branch (the major version of `driver`, default
  * 999 = newest) defines them, and NOT_SUPPORTED where that header does not define the id:
@@ -150,6 +152,8 @@ struct fake_gpu {
     int nprocs;
     struct { unsigned int pid; unsigned long long bytes; } procs[MAX_PROCS];
     unsigned int nvlinks;
+    int rates_util, rates_memutil;                   /* GetUtilizationRates when >= 0, else util/memutil */
+    int no_memsamples;                               /* GetSamples(memory) has nothing new */
     unsigned long long throttle_ns[3];               /* sw thermal, hw thermal, hw power brake */
     unsigned long long link_errors[4][MAX_LINKS];    /* fields 38, 45, 52, 59 per link */
 };
@@ -246,6 +250,8 @@ static void defaults(void)
         g->field[82] = 50 + (unsigned)i; /* memory temperature */
         g->field_type[82] = 1;
         g->nvlinks = MAX_LINKS;
+        g->rates_util = -1;
+        g->rates_memutil = -1;
     }
 }
 
@@ -311,6 +317,9 @@ static void apply_gpu(struct fake_gpu *g, const char *verb, char *rest)
         else if (strcmp(a, "ecc_ca") == 0) g->ecc[0][1] = v;
         else if (strcmp(a, "ecc_uv") == 0) g->ecc[1][0] = v;
         else if (strcmp(a, "ecc_ua") == 0) g->ecc[1][1] = v;
+        else if (strcmp(a, "rates_util") == 0) g->rates_util = (int)v;
+        else if (strcmp(a, "rates_memutil") == 0) g->rates_memutil = (int)v;
+        else if (strcmp(a, "no_memsamples") == 0) g->no_memsamples = (int)v;
         else if (strcmp(a, "nvlinks") == 0) g->nvlinks = v > MAX_LINKS ? MAX_LINKS : (unsigned)v;
         else if (strcmp(a, "throttle_sw_thermal") == 0) g->throttle_ns[0] = v;
         else if (strcmp(a, "throttle_hw_thermal") == 0) g->throttle_ns[1] = v;
@@ -696,8 +705,8 @@ EXPORT nvret nvmlDeviceGetPciInfo_v3(device_t dev, pci_info_t *pci) { return pci
 EXPORT nvret nvmlDeviceGetUtilizationRates(device_t dev, utilization_t *u)
 {
     DEVICE_CALL("nvmlDeviceGetUtilizationRates")
-    u->gpu = dev->util;
-    u->memory = dev->memutil;
+    u->gpu = dev->rates_util >= 0 ? (unsigned)dev->rates_util : dev->util;
+    u->memory = dev->rates_memutil >= 0 ? (unsigned)dev->rates_memutil : dev->memutil;
     DONE
 }
 
@@ -880,6 +889,10 @@ EXPORT nvret nvmlDeviceGetSamples(device_t dev, int type, unsigned long long las
     if (type == 1) {
         value = dev->util;
     } else if (type == 2) {
+        if (dev->no_memsamples) {
+            pthread_mutex_unlock(&g_lock);
+            return R_NOT_FOUND;
+        }
         value = dev->memutil;
     } else {
         pthread_mutex_unlock(&g_lock);

@@ -87,6 +87,11 @@ internal static class GpuMetrics
         "1 while an NVML call has run longer than the call timeout; GPU values are then the last complete sample.",
         MetricType.Gauge);
 
+    /// <summary>Xid events lost to a full queue, no labels.</summary>
+    public static readonly MetricFamily XidDropped = new("gpu_xid_events_dropped_total",
+        "Xid events received but dropped because the queue between the event thread and the sampler was full (4096 events); a rise means Xid counts are low.",
+        MetricType.Counter);
+
     /// <summary>Per-GPU health.</summary>
     public static readonly MetricFamily Up = new("gpu_up",
         "1 when NVML answers for the GPU; 0 when it is lost or needs a reset (its sampled series are then absent).",
@@ -163,7 +168,9 @@ internal static class GpuMetrics
         "Fraction of time device memory was read or written."), GpuLane.Fast, "nvmlDeviceGetSamples");
 
     /// <summary>Framebuffer used.</summary>
-    public static readonly int OffMemoryUsed = Def(Gauge("gpu_memory_used_bytes", "Framebuffer memory used."), GpuLane.Fast, "nvmlDeviceGetMemoryInfo_v2");
+    public static readonly int OffMemoryUsed = Def(Gauge("gpu_memory_used_bytes",
+        "Framebuffer memory used by allocations (nvmlDeviceGetMemoryInfo_v2). On a driver without _v2 it is the v1 value, which also counts the memory the driver reserves (a few hundred MiB more; v1 does not say how much)."),
+        GpuLane.Fast, "nvmlDeviceGetMemoryInfo_v2");
 
     /// <summary>Framebuffer free.</summary>
     public static readonly int OffMemoryFree = Def(Gauge("gpu_memory_free_bytes", "Framebuffer memory free."), GpuLane.Fast, "nvmlDeviceGetMemoryInfo_v2");

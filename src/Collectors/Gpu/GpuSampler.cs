@@ -16,6 +16,8 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
 {
     private const int SlotNvmlUp = 0;
     private const int SlotNvmlStalled = 1;
+    private const int SlotXidDropped = 2;
+    private const int FixedSlots = 3;
     private const int SampleBufferSize = 128;
     private const int MaxProcessAttempts = 4;
 
@@ -49,6 +51,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     private string _driverVersion = "";
     private string _nvmlVersion = "";
     private int _driverMajor;
+    private long _xidDroppedEarlier;
     private NvmlReturn? _lastFailure;
     private bool _wantsDiscovery;
     private bool _loggedUnknownXidDevice;
@@ -256,9 +259,13 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
             return false;
         }
 
+        _xidDroppedEarlier += watcher.Dropped;
         _watcher = null;
         return true;
     }
+
+    /// <summary>Xid events dropped from a full queue, all watchers together.</summary>
+    private long XidDropped => _xidDroppedEarlier + (_watcher?.Dropped ?? 0);
 
     /// <summary>Asks the Xid watcher to end without waiting (used when the worker itself is stuck).</summary>
     public void RequestWatcherStop() => _watcher?.RequestStop();
@@ -354,7 +361,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
 
         Failure = missing ? null : $"NVML initialisation failed: {message} ({rc}, code {(int)rc}), library {_options.LibraryPath}";
 
-        if (_frame.Layout.Count != 2 || _layoutDirty)
+        if (_frame.Layout.Count != FixedSlots || _layoutDirty)
         {
             Rebuild();
         }
@@ -671,40 +678,51 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         ReadFields(g, d, g.FastFieldBuffer, FastFields, v);
     }
 
+    /// <summary>
+    /// Each ratio from the driver's samples since the last tick where there are new ones; the driver's own
+    /// window (<c>GetUtilizationRates</c>) for a ratio without new samples, so that samples already read
+    /// (and so consumed) are never thrown away because the other kind had nothing new.
+    /// </summary>
     private void ReadUtilization(Gpu g, INvmlDevice d, double[] v)
     {
         var b = g.Base;
+        var gpu = 0.0;
+        var memory = 0.0;
+        var gpuOk = false;
+        var memOk = false;
         if (!g.SamplesUnsupported)
         {
-            var gpuOk = ReadSamples(g, d, NvmlSamplingType.GpuUtilization, ref g.LastGpuSample, out var gpu);
+            gpuOk = ReadSamples(g, d, NvmlSamplingType.GpuUtilization, ref g.LastGpuSample, out gpu);
             if (Stopped(g))
             {
                 return;
             }
 
-            var memory = 0.0;
-            var memOk = gpuOk && ReadSamples(g, d, NvmlSamplingType.MemoryUtilization, ref g.LastMemorySample, out memory);
+            memOk = !g.SamplesUnsupported && ReadSamples(g, d, NvmlSamplingType.MemoryUtilization, ref g.LastMemorySample, out memory);
             if (Stopped(g))
             {
-                return;
-            }
-
-            if (gpuOk && memOk)
-            {
-                Ok(g, NvmlReturn.Success, M.OffUtilization, 2, v);
-                v[b + M.OffUtilization] = gpu / 100.0;
-                v[b + M.OffMemoryUtilization] = memory / 100.0;
                 return;
             }
         }
 
-        // No new sample since the last tick (or no samples on this GPU): the driver's own window.
-        var rc = d.GetUtilizationRates(out var u);
-        if (Ok(g, rc, M.OffUtilization, 2, v))
+        if (!gpuOk || !memOk)
         {
-            v[b + M.OffUtilization] = u.Gpu / 100.0;
-            v[b + M.OffMemoryUtilization] = u.Memory / 100.0;
+            var rc = d.GetUtilizationRates(out var u);
+            if (!Ok(g, rc, M.OffUtilization, 2, v))
+            {
+                return;
+            }
+
+            gpu = gpuOk ? gpu : u.Gpu;
+            memory = memOk ? memory : u.Memory;
         }
+        else
+        {
+            Ok(g, NvmlReturn.Success, M.OffUtilization, 2, v);
+        }
+
+        v[b + M.OffUtilization] = gpu / 100.0;
+        v[b + M.OffMemoryUtilization] = memory / 100.0;
     }
 
     /// <summary>The mean of the samples newer than <paramref name="lastSeen"/> (only the newest on the first call).</summary>
@@ -976,6 +994,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     private void DrainXids()
     {
         _watcher?.Drain(this, static (self, e) => self.CountXid(e));
+        _frame.Values[SlotXidDropped] = XidDropped;
     }
 
     private void CountXid(XidEvent e)
@@ -1058,6 +1077,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         var b = new LayoutBuilder();
         b.Add(M.NvmlUp);
         b.Add(M.NvmlStalled);
+        b.Add(M.XidDropped);
         if (_initialised)
         {
             _gpus.Sort(static (x, y) => x.Index != y.Index ? x.Index.CompareTo(y.Index) : string.CompareOrdinal(x.Uuid, y.Uuid));
@@ -1117,6 +1137,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
 
         v[SlotNvmlUp] = _initialised ? 1 : 0;
         v[SlotNvmlStalled] = 0;
+        v[SlotXidDropped] = XidDropped;
         if (_initialised)
         {
             foreach (var g in _gpus)

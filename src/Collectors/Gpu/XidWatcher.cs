@@ -19,7 +19,8 @@ internal sealed class XidWatcher : IDisposable
     /// <summary>How long one wait lasts: the bound on how long stopping takes (the agent stops within a second).</summary>
     public static readonly TimeSpan WaitTimeout = TimeSpan.FromMilliseconds(250);
 
-    private const int MaxQueued = 4096;
+    /// <summary>The most events queued between two drains; more are dropped and counted.</summary>
+    public const int MaxQueued = 4096;
 
     private readonly INvmlEventSet _set;
     private readonly ILogger _logger;

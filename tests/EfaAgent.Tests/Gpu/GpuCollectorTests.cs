@@ -20,7 +20,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         "gpu_pcie_transmit_bytes_total", "gpu_pcie_receive_bytes_total", "gpu_ecc_errors_total", "gpu_remapped_rows_total",
         "gpu_remapped_rows_pending", "gpu_remapped_rows_failed", "gpu_retired_pages_total", "gpu_retired_pages_pending",
         "gpu_nvlink_errors_total", "gpu_pcie_replays_total", "gpu_throttle_seconds_total", "gpu_process_memory_used_bytes",
-        "gpu_xid_errors_total", "gpu_last_xid_timestamp_seconds",
+        "gpu_xid_errors_total", "gpu_last_xid_timestamp_seconds", "gpu_xid_events_dropped_total",
     ];
 
     [Fact]
@@ -64,7 +64,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         Assert.Equal(1, f.Value("gpu_nvml_up"));
         Assert.Equal(0, f.Value("gpu_nvml_stalled"));
         Assert.Equal(8, f.Find("gpu_up").Count(s => s.Value == 1));
-        Assert.All(f.Layout.Series.Where(s => s.Family.Name.StartsWith("gpu_", StringComparison.Ordinal) && s.Family.Name != "gpu_nvml_up" && s.Family.Name != "gpu_nvml_stalled"),
+        Assert.All(f.Layout.Series.Where(s => s.Family.Name.StartsWith("gpu_", StringComparison.Ordinal) && s.Family.LabelNames.Length > 0),
             s => Assert.Equal(["gpu", "uuid", "pci_bus_id"], s.Family.LabelNames[..3]));
         Assert.All(f.Layout.Series.Where(s => s.Family.Type == MetricType.Counter),
             s => Assert.EndsWith("_total", s.Family.Name, StringComparison.Ordinal));
@@ -229,7 +229,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         var f = gpu.Frame;
         Assert.Equal(0, f.Value("gpu_nvml_up"));
         Assert.Equal(0, f.Value("gpu_nvml_stalled"));
-        Assert.Equal(2, f.Layout.Count);
+        Assert.Equal(3, f.Layout.Count);
         Assert.Equal(0, gpu.DeviceCount);
         Assert.Equal(1, log.Count("NVML is not available"));
         Assert.Contains(log.Entries, e => e.Level == LogLevel.Information && e.Message.Contains(path, StringComparison.Ordinal));
@@ -278,7 +278,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         gpu.Sample(Stopwatch.GetTimestamp());
 
         Assert.Equal(0, gpu.Frame.Value("gpu_nvml_up"));
-        Assert.Equal(2, gpu.Frame.Layout.Count);
+        Assert.Equal(3, gpu.Frame.Layout.Count);
         Assert.Equal(1, log.Count("Insufficient Permissions"));
         Assert.Equal(LogLevel.Warning, log.Entries.Single(x => x.Message.Contains("Insufficient Permissions", StringComparison.Ordinal)).Level);
 
@@ -415,6 +415,18 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         Assert.Equal(1, f.Value("efa_agent_unavailable", "device=1", "counter=gpu_energy_joules_total", "reason=function_not_found"));
         Assert.Equal(0UL, fake.Calls("nvmlInit_v2"));
         Assert.Equal(1UL, fake.Calls("nvmlInit"));
+    }
+
+    [Fact]
+    public void Utilisation_samples_read_are_kept_when_the_memory_samples_have_nothing_new()
+    {
+        using var fake = new FakeNvml(build, "0 set util 90\n0 set rates_util 10\n0 set rates_memutil 33\n0 set no_memsamples 1\n");
+        using var gpu = Create(fake, new ListLogger());
+        gpu.Discover();
+        gpu.Sample(Stopwatch.GetTimestamp());
+
+        Assert.Equal(0.90, gpu.Frame.Value("gpu_utilization_ratio", "gpu=0"), 6);
+        Assert.Equal(0.33, gpu.Frame.Value("gpu_memory_utilization_ratio", "gpu=0"), 6);
     }
 
     [Fact]
