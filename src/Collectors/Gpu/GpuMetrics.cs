@@ -104,8 +104,8 @@ internal static class GpuMetrics
 
     /// <summary>Per-code Xid counter.</summary>
     public static readonly MetricFamily XidErrors = new("gpu_xid_errors_total",
-        "Critical Xid events by code, counted from NVML's event stream (nvmlEventSetWait). Common codes start at 0 so that the first event shows as an increase.",
-        MetricType.Counter, G, U, P, "xid");
+        "Xid events by code, from NVML's event stream and the kernel log, each event once. action is what the code asks for: restart_application (an application fault, the GPU is fine), reset_gpu (a hardware or firmware fault a GPU reset clears), reboot_node (the GPU is gone or its firmware wedged), unknown (a code the agent has no class for). The known codes start at 0 so that the first event shows as an increase.",
+        MetricType.Counter, G, U, P, "xid", "action");
 
     /// <summary>Per-process memory, slow lane.</summary>
     public static readonly MetricFamily ProcessMemory = new("gpu_process_memory_used_bytes",
@@ -125,8 +125,8 @@ internal static class GpuMetrics
         (NvmlClocksEventReasons.HwPowerBrakeSlowdown, "hw_power_brake"),
     ];
 
-    /// <summary>Xids given a zero series on every GPU from the start (NVIDIA: worth alerting on, or common application faults).</summary>
-    public static readonly ulong[] KnownXids = [13, 31, 43, 48, 62, 64, 74, 79, 95, 119, 120];
+    /// <summary>Xids given a zero series on every GPU from the start: the codes of <see cref="XidCatalog"/>.</summary>
+    public static readonly ulong[] KnownXids = [.. XidCatalog.Known.Select(x => x.Xid)];
 
     private static readonly MetricFamily ClockEventFamily = new("gpu_clock_event_active",
         "1 while the clocks are held down for the reason (nvmlDeviceGetCurrentClocksEventReasons), else 0.",

@@ -1020,7 +1020,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         count.Count++;
         g.LastXid = e.UnixSeconds;
         _xidsChanged = true;
-        _logger.LogWarning("GPU {Index} {Uuid} reported Xid {Xid} ({Count} so far)", g.Index, g.Uuid, e.Xid, count.Count);
+        _logger.LogWarning("GPU {Index} {Uuid} reported Xid {Xid} ({Action}; {Count} so far)", g.Index, g.Uuid, e.Xid, XidCatalog.Action(e.Xid), count.Count);
     }
 
     /// <summary>Writes what the collector itself knows: gpu_up, gpu_info, and the absence of a lost GPU's series.</summary>
@@ -1103,7 +1103,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
                 g.XidOrder = [.. g.Xids.Values.OrderBy(x => x.Xid)];
                 foreach (var x in g.XidOrder)
                 {
-                    x.Slot = b.Add(M.XidErrors, g.IndexLabel, g.Uuid, g.BusId, x.Xid.ToString(CultureInfo.InvariantCulture));
+                    x.Slot = b.Add(M.XidErrors, g.IndexLabel, g.Uuid, g.BusId, XidCatalog.Label(x.Xid), XidCatalog.Action(x.Xid));
                 }
 
                 g.ProcessSlots = new int[g.Processes.Count];

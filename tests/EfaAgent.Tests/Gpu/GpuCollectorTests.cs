@@ -301,21 +301,23 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
             xid 1 2 79
             xid 2 2 79
             xid 3 5 13
-            xid 4 2 94
+            xid 4 2 92
             """);
         Assert.True(WaitUntil(() =>
         {
             gpu.Sample(Stopwatch.GetTimestamp());
-            return gpu.Frame.Find("gpu_xid_errors_total", "gpu=2", "xid=94").Count == 1;
+            return gpu.Frame.Find("gpu_xid_errors_total", "gpu=2", "xid=92").Count == 1;
         }, TimeSpan.FromSeconds(5)));
 
         var f = gpu.Frame;
         Assert.Equal(2, f.Value("gpu_xid_errors_total", "gpu=2", "xid=79"));
-        Assert.Equal(1, f.Value("gpu_xid_errors_total", "gpu=2", "xid=94"));
+        Assert.Equal(1, f.Value("gpu_xid_errors_total", "gpu=2", "xid=92", "action=unknown"));
+        Assert.Equal(2, f.Value("gpu_xid_errors_total", "gpu=2", "xid=79", "action=reboot_node"));
+        Assert.Equal(1, f.Value("gpu_xid_errors_total", "gpu=5", "xid=13", "action=restart_application"));
         Assert.Equal(0, f.Value("gpu_xid_errors_total", "gpu=2", "xid=13"));
         Assert.Equal(1, f.Value("gpu_xid_errors_total", "gpu=5", "xid=13"));
         Assert.Equal(0, f.Value("gpu_xid_errors_total", "gpu=0", "xid=79"));
-        Assert.Empty(f.Find("gpu_xid_errors_total", "gpu=5", "xid=94"));
+        Assert.Empty(f.Find("gpu_xid_errors_total", "gpu=5", "xid=92"));
         var last = f.Value("gpu_last_xid_timestamp_seconds", "gpu=2");
         Assert.InRange(last, before - 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0 + 1);
         Assert.True(double.IsNaN(f.Value("gpu_last_xid_timestamp_seconds", "gpu=0")));
