@@ -33,7 +33,10 @@ public static class CollectorFactory
 
         if (options.GpuEnabled)
         {
-            var gpuOptions = new GpuCollectorOptions(options.NvmlLibrary, options.SampleInterval, options.NvmlTimeout, options.SysfsRoot);
+            var gpuOptions = new GpuCollectorOptions(options.NvmlLibrary, options.SampleInterval, options.NvmlTimeout, options.SysfsRoot)
+            {
+                KernelLogPath = options.GpuKernelLogPath,
+            };
             var logger = loggers.CreateLogger(GpuCollector.CollectorName);
             list.Add(nvml is null ? new GpuCollector(gpuOptions, logger) : new GpuCollector(gpuOptions, nvml, logger));
         }

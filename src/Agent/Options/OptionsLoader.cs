@@ -43,6 +43,7 @@ public static class OptionsLoader
         new("collector.gpu", "true", "Enable the NVML GPU collector.", IsBool: true),
         new("collector.netdev.device-include", "", "Regex of interfaces to export (whole name); empty for all."),
         new("collector.netdev.device-exclude", "", "Regex of interfaces not to export (whole name); empty for none."),
+        new("collector.gpu.kmsg-path", "/dev/kmsg", "Kernel log read for the NVIDIA driver's Xid lines, from its end (empty: none)."),
         new("nvml.library", "libnvidia-ml.so.1", "NVML library to load (a soname or a path)."),
         new("nvml.timeout", "2s", "Longest an NVML call may take before the GPU collector reports a stall (100ms..60s)."),
         new("log.format", "text", "Log format: text or json."),
@@ -220,6 +221,7 @@ public static class OptionsLoader
                 GpuEnabled = Bool(v, "collector.gpu"),
                 NetdevInclude = Regex(v, "collector.netdev.device-include"),
                 NetdevExclude = Regex(v, "collector.netdev.device-exclude"),
+                GpuKernelLogPath = v["collector.gpu.kmsg-path"],
                 NvmlLibrary = NonEmpty(v, "nvml.library"),
                 NvmlTimeout = Duration(v, "nvml.timeout", TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(60)),
                 LogFormat = v["log.format"] switch

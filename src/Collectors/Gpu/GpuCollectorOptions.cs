@@ -16,6 +16,9 @@ public sealed record GpuCollectorOptions(string LibraryPath, TimeSpan SampleInte
     /// <summary>The versioned soname: containers and many hosts lack the unversioned symlink.</summary>
     public const string DefaultLibraryPath = "libnvidia-ml.so.1";
 
+    /// <summary>The kernel's log device: one record per read.</summary>
+    public const string DefaultKernelLogPath = "/dev/kmsg";
+
     /// <summary>The default sysfs mount.</summary>
     public const string DefaultSysfsRoot = "/sys";
 
@@ -29,6 +32,12 @@ public sealed record GpuCollectorOptions(string LibraryPath, TimeSpan SampleInte
     /// so a slow or hung call never makes the agent's tick late.
     /// </summary>
     public TimeSpan? TickWait { get; init; }
+
+    /// <summary>
+    /// The kernel log read for <c>NVRM: Xid</c> lines (from its end when opened): <see cref="DefaultKernelLogPath"/>,
+    /// or a file or FIFO in tests; empty to read none.
+    /// </summary>
+    public string KernelLogPath { get; init; } = DefaultKernelLogPath;
 
     /// <summary>The effective <see cref="TickWait"/>.</summary>
     public TimeSpan EffectiveTickWait => TickWait ?? TimeSpan.FromTicks(Math.Min(SampleInterval.Ticks / 2, CallTimeout.Ticks));

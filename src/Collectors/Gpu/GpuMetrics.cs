@@ -92,6 +92,11 @@ internal static class GpuMetrics
         "Xid events received but dropped because the queue between the event thread and the sampler was full (4096 events); a rise means Xid counts are low.",
         MetricType.Counter);
 
+    /// <summary>Xids no GPU could be named for, no labels.</summary>
+    public static readonly MetricFamily XidUnattributed = new("gpu_xid_unattributed_total",
+        "Xid events not attributed to a GPU: a kernel-log NVRM Xid line for a PCI device NVML does not list, or an NVML event from a device it did not enumerate. Each is logged with its text.",
+        MetricType.Counter);
+
     /// <summary>Per-GPU health.</summary>
     public static readonly MetricFamily Up = new("gpu_up",
         "1 when NVML answers for the GPU; 0 when it is lost or needs a reset (its sampled series are then absent).",

@@ -17,7 +17,8 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     private const int SlotNvmlUp = 0;
     private const int SlotNvmlStalled = 1;
     private const int SlotXidDropped = 2;
-    private const int FixedSlots = 3;
+    private const int SlotXidUnattributed = 3;
+    private const int FixedSlots = 4;
     private const int SampleBufferSize = 128;
     private const int MaxProcessAttempts = 4;
 
@@ -40,6 +41,8 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     private readonly List<Gpu> _gpus = [];
     private readonly Dictionary<string, Gpu> _byKey = new(StringComparer.Ordinal);
     private readonly Dictionary<INvmlDevice, Gpu> _byDevice = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<string, Gpu> _byDeviceKey = new(StringComparer.Ordinal);
+    private readonly KernelXidReader? _kernel;
 
     private INvml? _nvml;
     private volatile XidWatcher? _watcher;
@@ -52,9 +55,9 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     private string _nvmlVersion = "";
     private int _driverMajor;
     private long _xidDroppedEarlier;
+    private long _xidUnattributed;
     private NvmlReturn? _lastFailure;
     private bool _wantsDiscovery;
-    private bool _loggedUnknownXidDevice;
     private bool _loggedNoEvents;
     private NvmlReturn _lastEnumerationError;
 
@@ -65,6 +68,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         _logger = logger;
         _time = time;
         _unavailable = new UnavailableSeries(GpuCollector.CollectorName, logger);
+        _kernel = options.KernelLogPath.Length > 0 ? new KernelXidReader(options.KernelLogPath, logger) : null;
         Rebuild();
     }
 
@@ -108,6 +112,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
 
         _nvml?.Dispose();
         _nvml = null;
+        _kernel?.Dispose();
         return true;
     }
 
@@ -135,8 +140,10 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
 
     private void RunDiscover()
     {
+        _kernel?.TryOpen();
         if (!EnsureInitialised())
         {
+            DrainXids();
             return;
         }
 
@@ -538,6 +545,10 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     {
         _gpus.Remove(g);
         _byKey.Remove(g.Key);
+        if (GpuPci.DeviceKey(g.BusId) is { } deviceKey && _byDeviceKey.GetValueOrDefault(deviceKey) == g)
+        {
+            _byDeviceKey.Remove(deviceKey);
+        }
         var label = g.IndexLabel;
         _unavailable.RemoveWhere((d, _, _) => d == label);
         _layoutDirty = true;
@@ -548,6 +559,10 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         g.Name = device.GetName(out var name) == NvmlReturn.Success ? name : "";
         var rc = device.GetPciInfo(out var pci);
         g.BusId = rc == NvmlReturn.Success ? pci.BusId : "";
+        if (GpuPci.DeviceKey(g.BusId) is { } deviceKey)
+        {
+            _byDeviceKey[deviceKey] = g;
+        }
         (g.NumaNode, g.PciRoot) = g.BusId.Length > 0 ? GpuPci.Locate(_options.SysfsRoot, g.BusId) : ("", "");
         Span<NvmlFieldValue> links = [new NvmlFieldValue(NvlinkLinkCountField)];
         var linkRc = device.GetFieldValues(links);
@@ -994,6 +1009,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     private void DrainXids()
     {
         _watcher?.Drain(this, static (self, e) => self.CountXid(e));
+        _kernel?.Poll(this, static (self, x) => self.CountKernelXid(x));
         _frame.Values[SlotXidDropped] = XidDropped;
     }
 
@@ -1001,26 +1017,62 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     {
         if (e.Device is null || !_byDevice.TryGetValue(e.Device, out var g))
         {
-            if (!_loggedUnknownXidDevice)
+            Unattributed(e.Xid, "NVML event from a device NVML did not enumerate", "");
+            return;
+        }
+
+        CountXid(g, e.Xid, e.UnixSeconds, XidSource.Nvml, "");
+    }
+
+    private void CountKernelXid(KernelXid x)
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
+        if (!_byDeviceKey.TryGetValue(x.DeviceKey, out var g))
+        {
+            Unattributed(x.Xid, "kernel log line for PCI device " + x.DeviceKey + ", which NVML does not list", x.Message);
+            return;
+        }
+
+        CountXid(g, x.Xid, now, XidSource.KernelLog, x.Message);
+    }
+
+    /// <summary>Counts one report; the other source's report of the same event (within the dedup window) is not counted again.</summary>
+    private void CountXid(Gpu g, ulong xid, double unixSeconds, XidSource source, string message)
+    {
+        if (!g.XidDedup.IsNew(xid, unixSeconds, source))
+        {
+            if (message.Length > 0)
             {
-                _logger.LogWarning("Xid {Xid} from a device NVML did not enumerate; not attributed to a GPU", e.Xid);
-                _loggedUnknownXidDevice = true;
+                _logger.LogWarning("GPU {Index} {Uuid} Xid {Xid} in the kernel log (the event NVML reported, counted once): {Message}", g.Index, g.Uuid, xid, message);
+            }
+            else
+            {
+                _logger.LogDebug("GPU {Index} {Uuid} Xid {Xid} from NVML is the event the kernel log reported, counted once", g.Index, g.Uuid, xid);
             }
 
             return;
         }
 
-        if (!g.Xids.TryGetValue(e.Xid, out var count))
+        if (!g.Xids.TryGetValue(xid, out var count))
         {
-            count = new XidCount(e.Xid);
-            g.Xids.Add(e.Xid, count);
+            count = new XidCount(xid);
+            g.Xids.Add(xid, count);
             _layoutDirty = true;
         }
 
         count.Count++;
-        g.LastXid = e.UnixSeconds;
+        g.LastXid = unixSeconds;
         _xidsChanged = true;
-        _logger.LogWarning("GPU {Index} {Uuid} reported Xid {Xid} ({Action}; {Count} so far)", g.Index, g.Uuid, e.Xid, XidCatalog.Action(e.Xid), count.Count);
+        _logger.LogWarning("GPU {Index} {Uuid} reported Xid {Xid} ({Action}; {Count} so far; from {Source}){Message}",
+            g.Index, g.Uuid, xid, XidCatalog.Action(xid), count.Count, source == XidSource.Nvml ? "NVML" : "the kernel log",
+            message.Length > 0 ? ": " + message : "");
+    }
+
+    private void Unattributed(ulong xid, string what, string message)
+    {
+        _xidUnattributed++;
+        _frame.Values[SlotXidUnattributed] = _xidUnattributed;
+        _logger.LogWarning("Xid {Xid} ({Action}) not attributed to a GPU: {What}{Message}", xid, XidCatalog.Action(xid), what, message.Length > 0 ? ": " + message : "");
     }
 
     /// <summary>Writes what the collector itself knows: gpu_up, gpu_info, and the absence of a lost GPU's series.</summary>
@@ -1078,6 +1130,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         b.Add(M.NvmlUp);
         b.Add(M.NvmlStalled);
         b.Add(M.XidDropped);
+        b.Add(M.XidUnattributed);
         if (_initialised)
         {
             _gpus.Sort(static (x, y) => x.Index != y.Index ? x.Index.CompareTo(y.Index) : string.CompareOrdinal(x.Uuid, y.Uuid));
@@ -1138,6 +1191,7 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         v[SlotNvmlUp] = _initialised ? 1 : 0;
         v[SlotNvmlStalled] = 0;
         v[SlotXidDropped] = XidDropped;
+        v[SlotXidUnattributed] = _xidUnattributed;
         if (_initialised)
         {
             foreach (var g in _gpus)
@@ -1333,6 +1387,8 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
         public XidCount[] XidOrder { get; set; } = [];
 
         public double LastXid { get; set; } = double.NaN;
+
+        public XidDedup XidDedup { get; } = new();
 
         public void SetIndex(int index)
         {

@@ -20,7 +20,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         "gpu_pcie_transmit_bytes_total", "gpu_pcie_receive_bytes_total", "gpu_ecc_errors_total", "gpu_remapped_rows_total",
         "gpu_remapped_rows_pending", "gpu_remapped_rows_failed", "gpu_retired_pages_total", "gpu_retired_pages_pending",
         "gpu_nvlink_errors_total", "gpu_pcie_replays_total", "gpu_throttle_seconds_total", "gpu_process_memory_used_bytes",
-        "gpu_xid_errors_total", "gpu_last_xid_timestamp_seconds", "gpu_xid_events_dropped_total",
+        "gpu_xid_errors_total", "gpu_last_xid_timestamp_seconds", "gpu_xid_events_dropped_total", "gpu_xid_unattributed_total",
     ];
 
     [Fact]
@@ -229,7 +229,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         var f = gpu.Frame;
         Assert.Equal(0, f.Value("gpu_nvml_up"));
         Assert.Equal(0, f.Value("gpu_nvml_stalled"));
-        Assert.Equal(3, f.Layout.Count);
+        Assert.Equal(4, f.Layout.Count);
         Assert.Equal(0, gpu.DeviceCount);
         Assert.Equal(1, log.Count("NVML is not available"));
         Assert.Contains(log.Entries, e => e.Level == LogLevel.Information && e.Message.Contains(path, StringComparison.Ordinal));
@@ -278,7 +278,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         gpu.Sample(Stopwatch.GetTimestamp());
 
         Assert.Equal(0, gpu.Frame.Value("gpu_nvml_up"));
-        Assert.Equal(3, gpu.Frame.Layout.Count);
+        Assert.Equal(4, gpu.Frame.Layout.Count);
         Assert.Equal(1, log.Count("Insufficient Permissions"));
         Assert.Equal(LogLevel.Warning, log.Entries.Single(x => x.Message.Contains("Insufficient Permissions", StringComparison.Ordinal)).Level);
 
@@ -542,6 +542,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         new(path, TimeSpan.FromMilliseconds(100), timeout ?? TimeSpan.FromSeconds(10), "/nonexistent-sysfs")
         {
             TickWait = tickWait ?? timeout ?? TimeSpan.FromSeconds(10),
+            KernelLogPath = "",
         };
 
     internal static GpuCollector Create(FakeNvml fake, ListLogger log, TimeSpan? timeout = null, TimeSpan? tickWait = null) =>
