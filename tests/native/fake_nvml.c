@@ -31,6 +31,8 @@
  *                                  throttle_hw_thermal throttle_hw_power_brake (ns) rates_util
  *                                  rates_memutil (GetUtilizationRates, when unlike the samples)
  *                                  no_memsamples (1: no new memory-utilisation sample, ever)
+ *                                  pcie_gen pcie_gen_max pcie_width pcie_width_max (default 5 5 16 16)
+ *                                  nvlink_down (bit mask of links nvmlDeviceGetNvLinkState says are down)
  *
  * Field ids answer the way the header of the driver's branch (the major version of `driver`, default
  * 999 = newest) defines them, and NOT_SUPPORTED where that header does not define the id:
@@ -154,6 +156,8 @@ struct fake_gpu {
     unsigned int nvlinks;
     int rates_util, rates_memutil;                   /* GetUtilizationRates when >= 0, else util/memutil */
     int no_memsamples;                               /* GetSamples(memory) has nothing new */
+    unsigned int pcie[4];                            /* current gen, max gen, current width, max width */
+    unsigned long long nvlink_down;                  /* bit n: link n is down */
     unsigned long long throttle_ns[3];               /* sw thermal, hw thermal, hw power brake */
     unsigned long long link_errors[4][MAX_LINKS];    /* fields 38, 45, 52, 59 per link */
 };
@@ -251,6 +255,8 @@ static void defaults(void)
         g->field_type[82] = 1;
         g->nvlinks = MAX_LINKS;
         g->rates_util = -1;
+        g->pcie[0] = g->pcie[1] = 5;
+        g->pcie[2] = g->pcie[3] = 16;
         g->rates_memutil = -1;
     }
 }
@@ -320,6 +326,11 @@ static void apply_gpu(struct fake_gpu *g, const char *verb, char *rest)
         else if (strcmp(a, "rates_util") == 0) g->rates_util = (int)v;
         else if (strcmp(a, "rates_memutil") == 0) g->rates_memutil = (int)v;
         else if (strcmp(a, "no_memsamples") == 0) g->no_memsamples = (int)v;
+        else if (strcmp(a, "pcie_gen") == 0) g->pcie[0] = (unsigned)v;
+        else if (strcmp(a, "pcie_gen_max") == 0) g->pcie[1] = (unsigned)v;
+        else if (strcmp(a, "pcie_width") == 0) g->pcie[2] = (unsigned)v;
+        else if (strcmp(a, "pcie_width_max") == 0) g->pcie[3] = (unsigned)v;
+        else if (strcmp(a, "nvlink_down") == 0) g->nvlink_down = v;
         else if (strcmp(a, "nvlinks") == 0) g->nvlinks = v > MAX_LINKS ? MAX_LINKS : (unsigned)v;
         else if (strcmp(a, "throttle_sw_thermal") == 0) g->throttle_ns[0] = v;
         else if (strcmp(a, "throttle_hw_thermal") == 0) g->throttle_ns[1] = v;
@@ -788,6 +799,30 @@ EXPORT nvret nvmlDeviceGetCurrentClocksThrottleReasons(device_t dev, unsigned lo
 #ifndef FAKE_NVML_LEGACY
 EXPORT nvret nvmlDeviceGetCurrentClocksEventReasons(device_t dev, unsigned long long *mask) { return reasons("nvmlDeviceGetCurrentClocksEventReasons", dev, mask); }
 #endif
+
+static nvret pcie_link(const char *fname, device_t dev, int which, unsigned int *value)
+{
+    DEVICE_CALL(fname)
+    *value = dev->pcie[which];
+    DONE
+}
+
+EXPORT nvret nvmlDeviceGetCurrPcieLinkGeneration(device_t dev, unsigned int *v) { return pcie_link("nvmlDeviceGetCurrPcieLinkGeneration", dev, 0, v); }
+EXPORT nvret nvmlDeviceGetMaxPcieLinkGeneration(device_t dev, unsigned int *v) { return pcie_link("nvmlDeviceGetMaxPcieLinkGeneration", dev, 1, v); }
+EXPORT nvret nvmlDeviceGetCurrPcieLinkWidth(device_t dev, unsigned int *v) { return pcie_link("nvmlDeviceGetCurrPcieLinkWidth", dev, 2, v); }
+EXPORT nvret nvmlDeviceGetMaxPcieLinkWidth(device_t dev, unsigned int *v) { return pcie_link("nvmlDeviceGetMaxPcieLinkWidth", dev, 3, v); }
+
+/* isActive is an nvmlEnableState_t: 1 enabled (up), 0 disabled. A link the GPU does not have is INVALID_ARGUMENT. */
+EXPORT nvret nvmlDeviceGetNvLinkState(device_t dev, unsigned int link, int *is_active)
+{
+    DEVICE_CALL("nvmlDeviceGetNvLinkState")
+    if (link >= dev->nvlinks || is_active == NULL) {
+        pthread_mutex_unlock(&g_lock);
+        return R_INVALID_ARGUMENT;
+    }
+    *is_active = (dev->nvlink_down >> link) & 1ULL ? 0 : 1;
+    DONE
+}
 
 /* Blocks about 20 ms like the real call; the agent must never use it. */
 EXPORT nvret nvmlDeviceGetPcieThroughput(device_t dev, int counter, unsigned int *kbps)

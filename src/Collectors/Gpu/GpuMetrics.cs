@@ -276,6 +276,36 @@ internal static class GpuMetrics
     /// <summary>Perf-policy time, sync boost (field 76).</summary>
     public static readonly int OffPolicySyncBoost = DefExtra(ThrottleFamily, "field 76", 76, "sync_boost", scale: 1e-9);
 
+    /// <summary>PCIe link generation now.</summary>
+    public static readonly int OffPcieGeneration = Def(Gauge("gpu_pcie_link_generation",
+        "PCIe generation the GPU's link runs at now (nvmlDeviceGetCurrPcieLinkGeneration; an idle GPU may drop it to save power)."),
+        GpuLane.Slow, "nvmlDeviceGetCurrPcieLinkGeneration");
+
+    /// <summary>PCIe link generation allowed.</summary>
+    public static readonly int OffPcieMaxGeneration = Def(Gauge("gpu_pcie_link_max_generation",
+        "Highest PCIe generation the GPU and the system allow (nvmlDeviceGetMaxPcieLinkGeneration): 4 on p4d, 5 on p5."),
+        GpuLane.Slow, "nvmlDeviceGetMaxPcieLinkGeneration");
+
+    /// <summary>PCIe link width now.</summary>
+    public static readonly int OffPcieWidth = Def(Gauge("gpu_pcie_link_width",
+        "PCIe lanes the GPU's link runs with now (nvmlDeviceGetCurrPcieLinkWidth)."),
+        GpuLane.Slow, "nvmlDeviceGetCurrPcieLinkWidth");
+
+    /// <summary>PCIe link width allowed.</summary>
+    public static readonly int OffPcieMaxWidth = Def(Gauge("gpu_pcie_link_max_width",
+        "Most PCIe lanes the GPU and the system allow (nvmlDeviceGetMaxPcieLinkWidth): 16 on p4d and p5."),
+        GpuLane.Slow, "nvmlDeviceGetMaxPcieLinkWidth");
+
+    /// <summary>NVLink links the GPU has.</summary>
+    public static readonly int OffNvlinkLinks = Def(Gauge("gpu_nvlink_links",
+        "NVLink links the GPU has (field 91, NVLINK_LINK_COUNT): 12 on an A100, 18 on an H100."),
+        GpuLane.Slow, "field 91");
+
+    /// <summary>NVLink links up.</summary>
+    public static readonly int OffNvlinkLinksActive = Def(Gauge("gpu_nvlink_links_active",
+        "NVLink links that are up (nvmlDeviceGetNvLinkState for each link). Fewer than gpu_nvlink_links: traffic between GPUs is slower or falls back."),
+        GpuLane.Slow, "nvmlDeviceGetNvLinkState");
+
     /// <summary>Last Xid time.</summary>
     public static readonly int OffLastXid = Def(Gauge("gpu_last_xid_timestamp_seconds",
         "Unix time of the GPU's last critical Xid event (absent until one happens)."), GpuLane.None, "");

@@ -32,6 +32,14 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     private static readonly int[] SlowFields = M.FieldOffsets(GpuLane.Slow);
     private static readonly int[] LinkFields = [M.OffNvlinkCrcFlit, M.OffNvlinkCrcData, M.OffNvlinkReplay, M.OffNvlinkRecovery];
 
+    private static readonly (NvmlPcieLink Query, int Offset)[] PcieQueries =
+    [
+        (NvmlPcieLink.CurrentGeneration, M.OffPcieGeneration),
+        (NvmlPcieLink.MaxGeneration, M.OffPcieMaxGeneration),
+        (NvmlPcieLink.CurrentWidth, M.OffPcieWidth),
+        (NvmlPcieLink.MaxWidth, M.OffPcieMaxWidth),
+    ];
+
     private readonly GpuCollectorOptions _options;
     private readonly Func<INvml> _factory;
     private readonly ILogger _logger;
@@ -837,6 +845,12 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
             return;
         }
 
+        ReadLinkState(g, d, v);
+        if (Stopped(g))
+        {
+            return;
+        }
+
         ReadProcesses(g, d);
     }
 
@@ -931,6 +945,48 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
                 return;
             }
         }
+    }
+
+    /// <summary>PCIe link generation and width (now and allowed), and how many NVLink links are up.</summary>
+    private void ReadLinkState(Gpu g, INvmlDevice d, double[] v)
+    {
+        var b = g.Base;
+        foreach (var (query, off) in PcieQueries)
+        {
+            var rc = d.GetPcieLink(query, out var value);
+            if (Ok(g, rc, off, 1, v))
+            {
+                v[b + off] = value;
+            }
+            else if (Stopped(g))
+            {
+                return;
+            }
+        }
+
+        if (!Ok(g, g.LinkCountStatus, M.OffNvlinkLinks, 1, v) | !Ok(g, g.LinkCountStatus, M.OffNvlinkLinksActive, 1, v))
+        {
+            return;
+        }
+
+        v[b + M.OffNvlinkLinks] = g.LinkCount;
+        var active = 0;
+        for (var link = 0; link < g.LinkCount; link++)
+        {
+            var rc = d.GetNvLinkState(link, out var up);
+            if (rc != NvmlReturn.Success)
+            {
+                if (!Ok(g, rc, M.OffNvlinkLinksActive, 1, v))
+                {
+                    return;
+                }
+            }
+
+            active += up ? 1 : 0;
+        }
+
+        Ok(g, NvmlReturn.Success, M.OffNvlinkLinksActive, 1, v);
+        v[b + M.OffNvlinkLinksActive] = active;
     }
 
     private void ReadProcesses(Gpu g, INvmlDevice d)

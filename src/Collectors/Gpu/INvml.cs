@@ -61,6 +61,15 @@ public interface INvmlDevice
     /// <summary><c>nvmlDeviceGetMemoryInfo_v2</c>, falling back to <c>nvmlDeviceGetMemoryInfo</c>.</summary>
     NvmlReturn GetMemoryInfo(out NvmlMemory memory);
 
+    /// <summary>
+    /// <c>nvmlDeviceGetCurrPcieLinkGeneration</c>, <c>...MaxPcieLinkGeneration</c>, <c>...CurrPcieLinkWidth</c>
+    /// or <c>...MaxPcieLinkWidth</c> (the max: what the GPU and the system together allow).
+    /// </summary>
+    NvmlReturn GetPcieLink(NvmlPcieLink query, out uint value);
+
+    /// <summary><c>nvmlDeviceGetNvLinkState</c>: whether link <paramref name="link"/> is up.</summary>
+    NvmlReturn GetNvLinkState(int link, out bool active);
+
     /// <summary><c>nvmlDeviceGetPowerUsage</c>.</summary>
     NvmlReturn GetPowerUsage(out uint milliwatts);
 
@@ -262,6 +271,22 @@ public enum NvmlClockType
 
     /// <summary>Video clock.</summary>
     Video = 3,
+}
+
+/// <summary>Which PCIe link value <see cref="INvmlDevice.GetPcieLink"/> reads.</summary>
+public enum NvmlPcieLink
+{
+    /// <summary>The generation the link runs at now.</summary>
+    CurrentGeneration = 0,
+
+    /// <summary>The highest generation the GPU and the system allow.</summary>
+    MaxGeneration = 1,
+
+    /// <summary>The lanes the link runs with now.</summary>
+    CurrentWidth = 2,
+
+    /// <summary>The most lanes the GPU and the system allow.</summary>
+    MaxWidth = 3,
 }
 
 /// <summary><c>nvmlMemoryErrorType_t</c>.</summary>

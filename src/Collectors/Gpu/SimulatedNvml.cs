@@ -248,6 +248,18 @@ public sealed class SimulatedNvml : INvml
             return NvmlReturn.Success;
         }
 
+        public NvmlReturn GetPcieLink(NvmlPcieLink query, out uint value)
+        {
+            value = query is NvmlPcieLink.CurrentGeneration or NvmlPcieLink.MaxGeneration ? 5U : 16U;
+            return owner.IsLost(index) ? NvmlReturn.GpuIsLost : NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetNvLinkState(int link, out bool active)
+        {
+            active = link >= 0 && link < Links;
+            return owner.IsLost(index) ? NvmlReturn.GpuIsLost : active ? NvmlReturn.Success : NvmlReturn.InvalidArgument;
+        }
+
         public NvmlReturn GetPowerUsage(out uint milliwatts)
         {
             if (owner.IsLost(index))
