@@ -1174,14 +1174,6 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
     /// </summary>
     private void Rebuild()
     {
-        var oldLayout = _frame.Layout;
-        var oldValues = _frame.Values;
-        var carried = new Dictionary<string, double>(oldLayout.Count, StringComparer.Ordinal);
-        for (var i = 0; i < oldLayout.Count && i < oldValues.Length; i++)
-        {
-            carried[oldLayout.Series[i].Key] = oldValues[i];
-        }
-
         var b = new LayoutBuilder();
         b.Add(M.NvmlUp);
         b.Add(M.NvmlStalled);
@@ -1232,17 +1224,8 @@ internal sealed class GpuSampler : INvmlJobRunner, IDisposable
             }
         }
 
-        var baseCount = b.Count;
-        _frame.SetBase(b, _unavailable);
-        var layout = _frame.Layout;
+        _frame.SetBaseCarrying(b, _unavailable);
         var v = _frame.Values;
-        for (var i = 0; i < baseCount; i++)
-        {
-            if (carried.TryGetValue(layout.Series[i].Key, out var value))
-            {
-                v[i] = value;
-            }
-        }
 
         v[SlotNvmlUp] = _initialised ? 1 : 0;
         v[SlotNvmlStalled] = 0;
