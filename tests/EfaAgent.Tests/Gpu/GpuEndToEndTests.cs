@@ -47,12 +47,27 @@ public sealed class GpuEndToEndTests(FakeNvmlBuild build) : IClassFixture<FakeNv
             "--sample.interval=100ms",
         ]);
         await agent.WaitHealthyAsync();
+        await WaitForNvmlAsync(agent);
         var text = await agent.ScrapeSettledAsync(EndToEndTests.Normalize);
 
         Promtool.AssertMetricsValid(text);
         Assert.Contains("gpu_nvml_up 1", text, StringComparison.Ordinal);
         Assert.Contains("gpu_up{gpu=\"5\"", text, StringComparison.Ordinal);
         Golden.AssertMatches("e2e/p4d-gpu.prom", EndToEndTests.Normalize(text));
+    }
+
+    /// <summary>
+    /// The GPU lane runs on its own time: the first ticks may be published before NVML's initialisation
+    /// and first discovery are done (gpu_nvml_up 0 until then).
+    /// </summary>
+    internal static async Task WaitForNvmlAsync(AgentProcess agent)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!(await agent.ScrapeAsync()).Contains("\ngpu_nvml_up 1", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "NVML did not come up within 20 s");
+            await Task.Delay(100);
+        }
     }
 
     [Fact]

@@ -25,6 +25,7 @@ public sealed partial class GpuHangAgentTests(FakeNvmlBuild build) : IClassFixtu
             "--sample.interval=100ms",
         ]);
         await agent.WaitHealthyAsync();
+        await GpuEndToEndTests.WaitForNvmlAsync(agent);
 
         nvml.Scenario("hang nvmlDeviceGetPowerUsage 120000 0\n");
         var before = Ticks(await agent.ScrapeAsync());
