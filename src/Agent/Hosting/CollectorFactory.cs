@@ -2,6 +2,7 @@ using EfaAgent.Agent.Options;
 using EfaAgent.Collectors;
 using EfaAgent.Collectors.Efa;
 using EfaAgent.Collectors.Gpu;
+using EfaAgent.Collectors.Interop;
 using EfaAgent.Collectors.NetDev;
 using Microsoft.Extensions.Logging;
 
@@ -38,7 +39,7 @@ public static class CollectorFactory
                 KernelLogPath = options.GpuKernelLogPath,
             };
             var logger = loggers.CreateLogger(GpuCollector.CollectorName);
-            list.Add(nvml is null ? new GpuCollector(gpuOptions, logger) : new GpuCollector(gpuOptions, nvml, logger));
+            list.Add(new GpuCollector(gpuOptions, nvml ?? (() => NvmlLibrary.Load(gpuOptions.LibraryPath)), logger));
         }
 
         return list;

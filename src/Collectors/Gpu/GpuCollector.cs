@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using EfaAgent.Collectors.Interop;
 using EfaAgent.Collectors.Model;
 using Microsoft.Extensions.Logging;
 
@@ -47,12 +46,6 @@ public sealed class GpuCollector : ICollector
     private long _stalledSince;
     private bool _disposed;
     private bool _discoveryPending;
-
-    /// <summary>Creates the collector over the real NVML at <see cref="GpuCollectorOptions.LibraryPath"/>.</summary>
-    public GpuCollector(GpuCollectorOptions options, ILogger logger)
-        : this(options, () => NvmlLibrary.Load(options.LibraryPath), logger)
-    {
-    }
 
     /// <summary>
     /// Creates the collector; nothing is loaded until <see cref="Discover"/>. <paramref name="nvmlFactory"/>

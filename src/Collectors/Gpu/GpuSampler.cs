@@ -320,8 +320,8 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
         _nvmlVersion = _nvml.GetNvmlVersion(out var version) == NvmlReturn.Success ? version : "";
         _driverMajor = DriverBranch.Major(_driverVersion);
         _logger.LogInformation("driver branch R{Major}: {Throttle}", _driverMajor, DriverBranch.Describe(_driverMajor));
-        var missing = _nvml is Interop.NvmlLibrary lib && lib.MissingFunctions.Count > 0
-            ? " (entry points missing from this driver, their metrics stay absent: " + string.Join(", ", lib.MissingFunctions) + ")"
+        var missing = _nvml.MissingFunctions.Count > 0
+            ? " (entry points missing from this driver, their metrics stay absent: " + string.Join(", ", _nvml.MissingFunctions) + ")"
             : "";
         _logger.LogInformation("NVML initialised from {Path}: driver {Driver}, NVML {Nvml}{Missing}",
             _options.LibraryPath, _driverVersion, _nvmlVersion, missing);

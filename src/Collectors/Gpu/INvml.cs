@@ -32,6 +32,9 @@ public interface INvml : IDisposable
 
     /// <summary><c>nvmlEventSetCreate</c>.</summary>
     NvmlReturn CreateEventSet(out INvmlEventSet? eventSet);
+
+    /// <summary>Entry points the loaded library lacks (their metrics stay absent); empty when it has them all.</summary>
+    IReadOnlyList<string> MissingFunctions { get; }
 }
 
 /// <summary>One GPU (an <c>nvmlDevice_t</c>).</summary>

@@ -59,6 +59,9 @@ public sealed class SimulatedNvml : INvml
     }
 
     /// <inheritdoc />
+    public IReadOnlyList<string> MissingFunctions => [];
+
+    /// <inheritdoc />
     public NvmlReturn Init()
     {
         Interlocked.Increment(ref _initCount);

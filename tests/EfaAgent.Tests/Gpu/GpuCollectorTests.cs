@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using EfaAgent.Collectors.Gpu;
+using EfaAgent.Collectors.Interop;
 using EfaAgent.Collectors.Model;
 using EfaAgent.Tests.Support;
 using Microsoft.Extensions.Logging;
@@ -218,7 +219,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         using var dir = new TempDir();
         var path = dir.Combine("libnvidia-ml.so.1");
         var log = new ListLogger();
-        using var gpu = new GpuCollector(Options(path), log);
+        using var gpu = Over(Options(path), log);
 
         for (var i = 0; i < 3; i++)
         {
@@ -479,7 +480,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         File.WriteAllText(Path.Combine(device, "numa_node"), "1\n");
         Directory.CreateDirectory(sysfs.Combine("bus", "pci", "devices"));
         File.CreateSymbolicLink(sysfs.Combine("bus", "pci", "devices", "0000:10:00.0"), "../../../devices/pci0000:0f/0000:0f:01.0/0000:10:00.0");
-        using var gpu = new GpuCollector(Options(fake.LibraryPath) with { SysfsRoot = sysfs.Path }, new ListLogger());
+        using var gpu = Over(Options(fake.LibraryPath) with { SysfsRoot = sysfs.Path }, new ListLogger());
 
         gpu.Discover();
 
@@ -546,7 +547,11 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         };
 
     internal static GpuCollector Create(FakeNvml fake, ListLogger log, TimeSpan? timeout = null, TimeSpan? tickWait = null) =>
-        new(Options(fake.LibraryPath, timeout, tickWait), log);
+        Over(Options(fake.LibraryPath, timeout, tickWait), log);
+
+    /// <summary>The collector over the production binding loading <see cref="GpuCollectorOptions.LibraryPath"/>.</summary>
+    internal static GpuCollector Over(GpuCollectorOptions options, ListLogger log) =>
+        new(options, () => NvmlLibrary.Load(options.LibraryPath), log);
 
     internal static bool WaitUntil(Func<bool> condition, TimeSpan limit)
     {

@@ -63,7 +63,7 @@ public sealed class KernelXidTests(FakeNvmlBuild build) : IClassFixture<FakeNvml
         File.WriteAllText(kmsg, "NVRM: Xid (PCI:0000:30:00): 79, an earlier boot: not counted\n");
         using var fake = new FakeNvml(build);
         var log = new ListLogger();
-        using var gpu = new GpuCollector(GpuCollectorTests.Options(fake.LibraryPath) with { KernelLogPath = kmsg }, log);
+        using var gpu = GpuCollectorTests.Over(GpuCollectorTests.Options(fake.LibraryPath) with { KernelLogPath = kmsg }, log);
         gpu.Discover();
 
         fake.Scenario("xid 1 2 79\n");
@@ -107,7 +107,7 @@ public sealed class KernelXidTests(FakeNvmlBuild build) : IClassFixture<FakeNvml
 
         using var fake = new FakeNvml(build);
         var log = new ListLogger();
-        using var gpu = new GpuCollector(GpuCollectorTests.Options(fake.LibraryPath) with { KernelLogPath = fifo }, log);
+        using var gpu = GpuCollectorTests.Over(GpuCollectorTests.Options(fake.LibraryPath) with { KernelLogPath = fifo }, log);
         gpu.Discover();
         using (var writer = new FileStream(fifo, FileMode.Open, FileAccess.Write))
         {
