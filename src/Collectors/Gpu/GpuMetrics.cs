@@ -67,7 +67,9 @@ internal sealed record GpuSeries(MetricFamily Family, string[] Extra, GpuLane La
 /// <summary>
 /// The GPU collector's metric families and the table of fixed per-GPU series. Slots of a GPU's series
 /// are its base slot plus the series' offset in <see cref="PerGpu"/>, so the fast lane writes by
-/// index and never looks anything up.
+/// index and never looks anything up. Every offset is a named field (or a named group of them); no
+/// reader computes an offset from where a series happens to be declared, so the order of this file
+/// is free.
 /// </summary>
 internal static class GpuMetrics
 {
@@ -183,6 +185,12 @@ internal static class GpuMetrics
     /// <summary>Framebuffer total.</summary>
     public static readonly int OffMemoryTotal = Def(Gauge("gpu_memory_total_bytes", "Framebuffer memory in total."), GpuLane.Fast, "nvmlDeviceGetMemoryInfo_v2");
 
+    /// <summary>The three memory series one <c>nvmlDeviceGetMemoryInfo</c> call fills.</summary>
+    public static readonly int[] MemorySlots = [OffMemoryUsed, OffMemoryFree, OffMemoryTotal];
+
+    /// <summary>The two utilisation series read together.</summary>
+    public static readonly int[] UtilizationSlots = [OffUtilization, OffMemoryUtilization];
+
     /// <summary>Power.</summary>
     public static readonly int OffPower = Def(Gauge("gpu_power_watts",
         "Power draw (nvmlDeviceGetPowerUsage: a 1 s average on Ampere and later except A100, where it is instantaneous)."),
@@ -204,8 +212,8 @@ internal static class GpuMetrics
     /// <summary>Memory clock.</summary>
     public static readonly int OffMemoryClock = Def(Gauge("gpu_memory_clock_hertz", "Current memory clock."), GpuLane.Fast, "nvmlDeviceGetClockInfo");
 
-    /// <summary>First of the eight clock event reasons, in <see cref="ClockReasons"/> order.</summary>
-    public static readonly int OffClockEvents = DefClockReasons();
+    /// <summary>The slots of the eight clock event reasons, in <see cref="ClockReasons"/> order.</summary>
+    public static readonly int[] ClockEventSlots = DefClockReasons();
 
     /// <summary>NVLink transmit.</summary>
     public static readonly int OffNvlinkTx = DefField(Counter("gpu_nvlink_transmit_bytes_total", "NVLink data transmitted, all links (field 138, KiB)."), GpuLane.Fast, "field 138", 138, NvmlFieldValue.AllLinks, 1024);
@@ -219,8 +227,8 @@ internal static class GpuMetrics
     /// <summary>PCIe receive.</summary>
     public static readonly int OffPcieRx = DefField(Counter("gpu_pcie_receive_bytes_total", "PCIe bytes received (field 198; a wrap of the raw value is carried on, never a drop)."), GpuLane.Fast, "field 198", 198, branches: [(555, 198)]);
 
-    /// <summary>ECC, slow lane, in (type, counter) order corrected/volatile, corrected/aggregate, uncorrected/volatile, uncorrected/aggregate.</summary>
-    public static readonly int OffEcc = DefEcc();
+    /// <summary>ECC, slow lane: the slot of each (type, counter).</summary>
+    public static readonly (NvmlMemoryErrorType Type, NvmlEccCounterType Counter, int Offset)[] EccSlots = DefEcc();
 
     /// <summary>Remapped rows.</summary>
     public static readonly int OffRemappedCorrectable = DefExtra(RemappedFamily, "field 142", 142, "correctable");
@@ -361,28 +369,13 @@ internal static class GpuMetrics
     private static int DefLinks(string type, uint fieldId) =>
         Add(new GpuSeries(NvlinkErrorFamily, [type], GpuLane.Slow, $"field {fieldId} per link") { FieldId = fieldId, PerLink = true });
 
-    private static int DefClockReasons()
-    {
-        var first = Table.Count;
-        foreach (var (_, label) in ClockReasons)
-        {
-            Add(new GpuSeries(ClockEventFamily, [label], GpuLane.Fast, "nvmlDeviceGetCurrentClocksEventReasons"));
-        }
+    private static int[] DefClockReasons() =>
+        [.. ClockReasons.Select(r => Add(new GpuSeries(ClockEventFamily, [r.Label], GpuLane.Fast, "nvmlDeviceGetCurrentClocksEventReasons")))];
 
-        return first;
-    }
-
-    private static int DefEcc()
-    {
-        var first = Table.Count;
-        foreach (var type in new[] { "corrected", "uncorrected" })
-        {
-            foreach (var counter in new[] { "volatile", "aggregate" })
-            {
-                Add(new GpuSeries(EccFamily, [type, counter], GpuLane.Slow, "nvmlDeviceGetTotalEccErrors"));
-            }
-        }
-
-        return first;
-    }
+    private static (NvmlMemoryErrorType, NvmlEccCounterType, int)[] DefEcc() =>
+    [
+        .. from type in new[] { (NvmlMemoryErrorType.Corrected, "corrected"), (NvmlMemoryErrorType.Uncorrected, "uncorrected") }
+           from counter in new[] { (NvmlEccCounterType.Volatile, "volatile"), (NvmlEccCounterType.Aggregate, "aggregate") }
+           select (type.Item1, counter.Item1, Add(new GpuSeries(EccFamily, [type.Item2, counter.Item2], GpuLane.Slow, "nvmlDeviceGetTotalEccErrors"))),
+    ];
 }

@@ -16,7 +16,7 @@ internal sealed partial class GpuSampler
         }
 
         var rc = d.GetMemoryInfo(out var memory);
-        if (Ok(g, rc, M.OffMemoryUsed, 3, v))
+        if (Ok(g, rc, M.MemorySlots, v))
         {
             v[b + M.OffMemoryUsed] = memory.Used;
             v[b + M.OffMemoryFree] = memory.Free;
@@ -28,7 +28,7 @@ internal sealed partial class GpuSampler
         }
 
         rc = d.GetPowerUsage(out var milliwatts);
-        if (Ok(g, rc, M.OffPower, 1, v))
+        if (Ok(g, rc, M.OffPower, v))
         {
             v[b + M.OffPower] = milliwatts / 1000.0;
         }
@@ -38,7 +38,7 @@ internal sealed partial class GpuSampler
         }
 
         rc = d.GetTotalEnergyConsumption(out var millijoules);
-        if (Ok(g, rc, M.OffEnergy, 1, v))
+        if (Ok(g, rc, M.OffEnergy, v))
         {
             v[b + M.OffEnergy] = Count(g, M.OffEnergy, millijoules) / 1000.0;
         }
@@ -48,7 +48,7 @@ internal sealed partial class GpuSampler
         }
 
         rc = d.GetTemperature(NvmlTemperatureSensor.Gpu, out var celsius);
-        if (Ok(g, rc, M.OffTemperature, 1, v))
+        if (Ok(g, rc, M.OffTemperature, v))
         {
             v[b + M.OffTemperature] = celsius;
         }
@@ -58,7 +58,7 @@ internal sealed partial class GpuSampler
         }
 
         rc = d.GetClockInfo(NvmlClockType.Sm, out var sm);
-        if (Ok(g, rc, M.OffSmClock, 1, v))
+        if (Ok(g, rc, M.OffSmClock, v))
         {
             v[b + M.OffSmClock] = sm * 1e6;
         }
@@ -68,7 +68,7 @@ internal sealed partial class GpuSampler
         }
 
         rc = d.GetClockInfo(NvmlClockType.Memory, out var mem);
-        if (Ok(g, rc, M.OffMemoryClock, 1, v))
+        if (Ok(g, rc, M.OffMemoryClock, v))
         {
             v[b + M.OffMemoryClock] = mem * 1e6;
         }
@@ -78,11 +78,11 @@ internal sealed partial class GpuSampler
         }
 
         rc = d.GetClocksEventReasons(out var reasons);
-        if (Ok(g, rc, M.OffClockEvents, M.ClockReasons.Length, v))
+        if (Ok(g, rc, M.ClockEventSlots, v))
         {
             for (var k = 0; k < M.ClockReasons.Length; k++)
             {
-                v[b + M.OffClockEvents + k] = (reasons & (ulong)M.ClockReasons[k].Bit) != 0 ? 1 : 0;
+                v[b + M.ClockEventSlots[k]] = (reasons & (ulong)M.ClockReasons[k].Bit) != 0 ? 1 : 0;
             }
         }
         else if (Stopped(g))
@@ -123,7 +123,7 @@ internal sealed partial class GpuSampler
         if (!gpuOk || !memOk)
         {
             var rc = d.GetUtilizationRates(out var u);
-            if (!Ok(g, rc, M.OffUtilization, 2, v))
+            if (!Ok(g, rc, M.UtilizationSlots, v))
             {
                 return;
             }
@@ -133,7 +133,7 @@ internal sealed partial class GpuSampler
         }
         else
         {
-            Ok(g, NvmlReturn.Success, M.OffUtilization, 2, v);
+            Ok(g, NvmlReturn.Success, M.UtilizationSlots, v);
         }
 
         v[b + M.OffUtilization] = gpu / 100.0;

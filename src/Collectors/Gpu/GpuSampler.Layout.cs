@@ -119,14 +119,18 @@ internal sealed partial class GpuSampler
         _layoutDirty = false;
     }
 
+    /// <summary>Handles a call's result for the one series at <paramref name="offset"/>.</summary>
+    private bool Ok(GpuState g, NvmlReturn rc, int offset, double[] v) => Ok(g, rc, [offset], v);
+
     /// <summary>
-    /// Handles a call's result for the series at <paramref name="offset"/> (and the <paramref name="count"/>
-    /// - 1 after it, filled by the same call): true when the value may be written. A lost GPU is marked
-    /// lost; NVML going away is noted for the end of the job; any other error makes the series absent and
-    /// is shown (once) as an unavailable counter.
+    /// Handles a call's result for the series at <paramref name="offsets"/> (all filled by the same call;
+    /// the first names them in efa_agent_unavailable): true when the values may be written. A lost GPU is
+    /// marked lost; NVML going away is noted for the end of the job; any other error makes the series
+    /// absent and is shown (once) as an unavailable counter.
     /// </summary>
-    private bool Ok(GpuState g, NvmlReturn rc, int offset, int count, double[] v)
+    private bool Ok(GpuState g, NvmlReturn rc, ReadOnlySpan<int> offsets, double[] v)
     {
+        var offset = offsets[0];
         if (rc == NvmlReturn.Success)
         {
             if (g.Status[offset] != NvmlReturn.Success)
@@ -149,9 +153,9 @@ internal sealed partial class GpuSampler
             return false;
         }
 
-        for (var k = 0; k < count; k++)
+        foreach (var off in offsets)
         {
-            v[g.Base + offset + k] = double.NaN;
+            v[g.Base + off] = double.NaN;
         }
 
         if (g.Status[offset] != rc)

@@ -9,20 +9,16 @@ internal sealed partial class GpuSampler
     {
         var d = g.Device!;
         var b = g.Base;
-        for (var type = 0; type < 2; type++)
+        foreach (var (type, counter, off) in M.EccSlots)
         {
-            for (var counter = 0; counter < 2; counter++)
+            var rc = d.GetTotalEccErrors(type, counter, out var n);
+            if (Ok(g, rc, off, v))
             {
-                var off = M.OffEcc + (type * 2) + counter;
-                var rc = d.GetTotalEccErrors((NvmlMemoryErrorType)type, (NvmlEccCounterType)counter, out var n);
-                if (Ok(g, rc, off, 1, v))
-                {
-                    v[b + off] = Count(g, off, n);
-                }
-                else if (Stopped(g))
-                {
-                    return;
-                }
+                v[b + off] = Count(g, off, n);
+            }
+            else if (Stopped(g))
+            {
+                return;
             }
         }
 
@@ -75,7 +71,7 @@ internal sealed partial class GpuSampler
 
             var f = buffer[k++];
             var result = rc == NvmlReturn.Success ? f.Result : rc;
-            if (!Ok(g, result, off, 1, v))
+            if (!Ok(g, result, off, v))
             {
                 if (Stopped(g))
                 {
@@ -107,7 +103,7 @@ internal sealed partial class GpuSampler
         {
             if (g.LinkCount <= 0)
             {
-                if (!Ok(g, g.LinkCountStatus, off, 1, v) && Stopped(g))
+                if (!Ok(g, g.LinkCountStatus, off, v) && Stopped(g))
                 {
                     return;
                 }
@@ -129,7 +125,7 @@ internal sealed partial class GpuSampler
                 sum += IsBlank(buffer[link]) ? 0 : buffer[link].ToUInt64();
             }
 
-            if (Ok(g, result, off, 1, v))
+            if (Ok(g, result, off, v))
             {
                 v[b + off] = Count(g, off, sum);
             }
@@ -147,7 +143,7 @@ internal sealed partial class GpuSampler
         foreach (var (query, off) in PcieQueries)
         {
             var rc = d.GetPcieLink(query, out var value);
-            if (Ok(g, rc, off, 1, v))
+            if (Ok(g, rc, off, v))
             {
                 v[b + off] = value;
             }
@@ -157,7 +153,7 @@ internal sealed partial class GpuSampler
             }
         }
 
-        if (!Ok(g, g.LinkCountStatus, M.OffNvlinkLinks, 1, v) | !Ok(g, g.LinkCountStatus, M.OffNvlinkLinksActive, 1, v))
+        if (!Ok(g, g.LinkCountStatus, M.OffNvlinkLinks, v) | !Ok(g, g.LinkCountStatus, M.OffNvlinkLinksActive, v))
         {
             return;
         }
@@ -169,7 +165,7 @@ internal sealed partial class GpuSampler
             var rc = d.GetNvLinkState(link, out var up);
             if (rc != NvmlReturn.Success)
             {
-                if (!Ok(g, rc, M.OffNvlinkLinksActive, 1, v))
+                if (!Ok(g, rc, M.OffNvlinkLinksActive, v))
                 {
                     return;
                 }
@@ -178,7 +174,7 @@ internal sealed partial class GpuSampler
             active += up ? 1 : 0;
         }
 
-        Ok(g, NvmlReturn.Success, M.OffNvlinkLinksActive, 1, v);
+        Ok(g, NvmlReturn.Success, M.OffNvlinkLinksActive, v);
         v[b + M.OffNvlinkLinksActive] = active;
     }
 
