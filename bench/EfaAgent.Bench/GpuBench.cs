@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using EfaAgent.Collectors.Gpu;
+using EfaAgent.Collectors.Interop;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EfaAgent.Bench;
@@ -26,7 +27,7 @@ internal static class GpuBench
             File.WriteAllText(Path.Combine(dir, "fake_nvml.scenario"), "count 8\n");
             var options = new GpuCollectorOptions(library, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(10), "/nonexistent-sysfs");
 
-            using (var gpu = new GpuCollector(options, NullLogger.Instance))
+            using (var gpu = new GpuCollector(options, () => NvmlLibrary.Load(library), NullLogger.Instance))
             {
                 var (times, caller, worker) = Measure(gpu, ticks);
                 Console.WriteLine($"GPU collector, 8 GPUs through the binding and the fake libnvidia-ml ({ticks} ticks after {Warmup} warm-up):");

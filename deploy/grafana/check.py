@@ -83,6 +83,9 @@ AGENT_METRICS = {
     "gpu_retired_pages_total", "gpu_retired_pages_pending", "gpu_nvlink_errors_total",
     "gpu_pcie_replays_total", "gpu_throttle_seconds_total", "gpu_process_memory_used_bytes",
     "gpu_xid_errors_total", "gpu_last_xid_timestamp_seconds", "gpu_nvml_up", "gpu_nvml_stalled",
+    "gpu_xid_events_dropped_total", "gpu_xid_unattributed_total",
+    "gpu_pcie_link_generation", "gpu_pcie_link_max_generation", "gpu_pcie_link_width",
+    "gpu_pcie_link_max_width", "gpu_nvlink_links", "gpu_nvlink_links_active",
     # agent
     "efa_agent_build_info", "efa_agent_collector_success", "efa_agent_collector_duration_seconds",
     "efa_agent_collector_devices", "efa_agent_collector_errors_total",

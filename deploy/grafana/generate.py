@@ -806,9 +806,10 @@ def node_dashboard():
     L.add(timeseries(
         "Xid errors (count since the agent started)",
         "Xid events per GPU and Xid code, counted by the agent since it started: each step up is an event. "
-        "48, 62, 64, 74, 79, 95, 119 and 120 are hardware or firmware faults (alert GpuCriticalXid); "
-        "13, 31 and 43 are usually application faults.",
-        targets((f"gpu_xid_errors_total{{{gpu}}}", "GPU {{gpu}} Xid {{xid}}")),
+        "The action in the legend says what the code asks for: reset_gpu and reboot_node are hardware or "
+        "firmware faults (alert GpuCriticalXid); restart_application is an application fault. "
+        "The README's Xid table lists the codes.",
+        targets((f"gpu_xid_errors_total{{{gpu}}}", "GPU {{gpu}} Xid {{xid}} ({{action}})")),
         "short", interpolation="stepAfter", fill=0, decimals=0,
         legend_opts=legend("right", ("lastNotNull",)),
     ), 18, 8)
@@ -946,7 +947,7 @@ def node_dashboard():
     ]
     annotations = [
         annotation("Xid", f'changes(gpu_xid_errors_total{{{n}}}[2m]) > 0',
-                   "Xid {{xid}} on GPU {{gpu}}", "red", "gpu,xid"),
+                   "Xid {{xid}} ({{action}}) on GPU {{gpu}}", "red", "gpu,xid,action"),
         annotation("Agent restart", f"resets(efa_agent_ticks_total{{{n}}}[2m]) > 0",
                    "efa-agent restarted", "blue", "node"),
     ]

@@ -20,12 +20,34 @@
  *   xid <seq> <gpu> <code>         an Xid event; each seq is delivered once, in order
  *   <gpu|*> lost <code>            every call on the GPU returns <code> (15 lost, 16 reset required)
  *   <gpu|*> error <function> <code>   <function> returns <code> for that GPU
- *   <gpu|*> field <id> <value>     value of a field for nvmlDeviceGetFieldValues
+ *   <gpu|*> field <id> <value>     value of a field for nvmlDeviceGetFieldValues (ids whose meaning
+ *                                  depends on the driver branch are set by meaning, see below)
+ *   <gpu|*> nvlink_errors <id> <v0> <v1> ...   per-link values of field 38/45/52/59 (link = scopeId)
  *   <gpu|*> fielderr <id> <code>   per-field return code
  *   <gpu|*> fieldtype <id> <type>  value type of a field (0 double, 1 uint, 3 ulonglong, ...)
  *   <gpu|*> set <key> <value>      key: uuid name busid util memutil mem_total mem_used power_mw
  *                                  energy_mj temp sm_mhz mem_mhz reasons ecc_cv ecc_ca ecc_uv ecc_ua
  *                                  persistence (0/1, default 1)
+ *                                  nvlinks (link count, default 18) throttle_sw_thermal
+ *                                  throttle_hw_thermal throttle_hw_power_brake (ns) rates_util
+ *                                  rates_memutil (GetUtilizationRates, when unlike the samples)
+ *                                  no_memsamples (1: no new memory-utilisation sample, ever)
+ *                                  pcie_gen pcie_gen_max pcie_width pcie_width_max (default 5 5 16 16)
+ *                                  nvlink_down (bit mask of links nvmlDeviceGetNvLinkState says are down)
+ *
+ * Field ids answer the way the header of the driver's branch (the major version of `driver`, default
+ * 999 = newest) defines them, and NOT_SUPPORTED where that header does not define the id:
+ *   197/198 PCIE_COUNT_TX/RX_BYTES         from R555
+ *   251-253                                 R575-R589: CLOCKS_EVENT_REASON_SW_THERMAL / HW_THERMAL /
+ *                                           HW_POWER_BRAKE time (ns); R590+: PWR_SMOOTHING_* settings
+ *   269-271                                 R575-R589: PWR_SMOOTHING_* settings; R590+: the three
+ *                                           clock-event times
+ *   199-271 otherwise                       from R575 (their values are whatever `field` set)
+ *   above 271                               not defined
+ *   38/45/52/59 NVLink error totals         scopeId is the link (13.x header); a scope at or past the
+ *                                           link count (UINT_MAX included) is INVALID_ARGUMENT
+ * A power-smoothing setting reads as a small number (1, 2, 3): exported as throttle seconds it would
+ * be a wrong value that a test can see.
  *   <gpu|*> procs <pid>:<bytes> ...   running compute processes
  *
  * fake_nvml_calls(name) returns how many times an entry point was called (for batching tests).
@@ -118,6 +140,7 @@ _Static_assert(sizeof(event_data_t) == 32 && offsetof(event_data_t, eventData) =
 #define MAX_RULES 128
 #define MAX_XIDS 256
 #define NAME_LEN 64
+#define MAX_LINKS 18
 
 struct fake_gpu {
     int index;
@@ -132,6 +155,13 @@ struct fake_gpu {
     int field_type[MAX_FIELDS];
     int nprocs;
     struct { unsigned int pid; unsigned long long bytes; } procs[MAX_PROCS];
+    unsigned int nvlinks;
+    int rates_util, rates_memutil;                   /* GetUtilizationRates when >= 0, else util/memutil */
+    int no_memsamples;                               /* GetSamples(memory) has nothing new */
+    unsigned int pcie[4];                            /* current gen, max gen, current width, max width */
+    unsigned long long nvlink_down;                  /* bit n: link n is down */
+    unsigned long long throttle_ns[3];               /* sw thermal, hw thermal, hw power brake */
+    unsigned long long link_errors[4][MAX_LINKS];    /* fields 38, 45, 52, 59 per link */
 };
 
 struct rule { char name[NAME_LEN]; int gpu; int value; };
@@ -226,8 +256,11 @@ static void defaults(void)
         }
         g->field[82] = 50 + (unsigned)i; /* memory temperature */
         g->field_type[82] = 1;
-        g->field[91] = 18; /* NVLink link count */
-        g->field_type[91] = 1;
+        g->nvlinks = MAX_LINKS;
+        g->rates_util = -1;
+        g->pcie[0] = g->pcie[1] = 5;
+        g->pcie[2] = g->pcie[3] = 16;
+        g->rates_memutil = -1;
     }
 }
 
@@ -255,6 +288,12 @@ static void apply_gpu(struct fake_gpu *g, const char *verb, char *rest)
         int id = atoi(a);
         if (id >= 0 && id < MAX_FIELDS) {
             g->field_type[id] = atoi(b);
+        }
+    } else if (strcmp(verb, "nvlink_errors") == 0 && sscanf(rest, "%255s", a) == 1) {
+        int k = atoi(a) == 38 ? 0 : atoi(a) == 45 ? 1 : atoi(a) == 52 ? 2 : atoi(a) == 59 ? 3 : -1;
+        char *tok = strtok(rest, " \t");
+        for (int link = 0; k >= 0 && link < MAX_LINKS && (tok = strtok(NULL, " \t")) != NULL; link++) {
+            g->link_errors[k][link] = strtoull(tok, NULL, 0);
         }
     } else if (strcmp(verb, "procs") == 0) {
         g->nprocs = 0;
@@ -288,6 +327,18 @@ static void apply_gpu(struct fake_gpu *g, const char *verb, char *rest)
         else if (strcmp(a, "ecc_uv") == 0) g->ecc[1][0] = v;
         else if (strcmp(a, "ecc_ua") == 0) g->ecc[1][1] = v;
         else if (strcmp(a, "persistence") == 0) g->persistence = v != 0;
+        else if (strcmp(a, "rates_util") == 0) g->rates_util = (int)v;
+        else if (strcmp(a, "rates_memutil") == 0) g->rates_memutil = (int)v;
+        else if (strcmp(a, "no_memsamples") == 0) g->no_memsamples = (int)v;
+        else if (strcmp(a, "pcie_gen") == 0) g->pcie[0] = (unsigned)v;
+        else if (strcmp(a, "pcie_gen_max") == 0) g->pcie[1] = (unsigned)v;
+        else if (strcmp(a, "pcie_width") == 0) g->pcie[2] = (unsigned)v;
+        else if (strcmp(a, "pcie_width_max") == 0) g->pcie[3] = (unsigned)v;
+        else if (strcmp(a, "nvlink_down") == 0) g->nvlink_down = v;
+        else if (strcmp(a, "nvlinks") == 0) g->nvlinks = v > MAX_LINKS ? MAX_LINKS : (unsigned)v;
+        else if (strcmp(a, "throttle_sw_thermal") == 0) g->throttle_ns[0] = v;
+        else if (strcmp(a, "throttle_hw_thermal") == 0) g->throttle_ns[1] = v;
+        else if (strcmp(a, "throttle_hw_power_brake") == 0) g->throttle_ns[2] = v;
     }
 }
 
@@ -669,8 +720,8 @@ EXPORT nvret nvmlDeviceGetPciInfo_v3(device_t dev, pci_info_t *pci) { return pci
 EXPORT nvret nvmlDeviceGetUtilizationRates(device_t dev, utilization_t *u)
 {
     DEVICE_CALL("nvmlDeviceGetUtilizationRates")
-    u->gpu = dev->util;
-    u->memory = dev->memutil;
+    u->gpu = dev->rates_util >= 0 ? (unsigned)dev->rates_util : dev->util;
+    u->memory = dev->rates_memutil >= 0 ? (unsigned)dev->rates_memutil : dev->memutil;
     DONE
 }
 
@@ -753,6 +804,30 @@ EXPORT nvret nvmlDeviceGetCurrentClocksThrottleReasons(device_t dev, unsigned lo
 EXPORT nvret nvmlDeviceGetCurrentClocksEventReasons(device_t dev, unsigned long long *mask) { return reasons("nvmlDeviceGetCurrentClocksEventReasons", dev, mask); }
 #endif
 
+static nvret pcie_link(const char *fname, device_t dev, int which, unsigned int *value)
+{
+    DEVICE_CALL(fname)
+    *value = dev->pcie[which];
+    DONE
+}
+
+EXPORT nvret nvmlDeviceGetCurrPcieLinkGeneration(device_t dev, unsigned int *v) { return pcie_link("nvmlDeviceGetCurrPcieLinkGeneration", dev, 0, v); }
+EXPORT nvret nvmlDeviceGetMaxPcieLinkGeneration(device_t dev, unsigned int *v) { return pcie_link("nvmlDeviceGetMaxPcieLinkGeneration", dev, 1, v); }
+EXPORT nvret nvmlDeviceGetCurrPcieLinkWidth(device_t dev, unsigned int *v) { return pcie_link("nvmlDeviceGetCurrPcieLinkWidth", dev, 2, v); }
+EXPORT nvret nvmlDeviceGetMaxPcieLinkWidth(device_t dev, unsigned int *v) { return pcie_link("nvmlDeviceGetMaxPcieLinkWidth", dev, 3, v); }
+
+/* isActive is an nvmlEnableState_t: 1 enabled (up), 0 disabled. A link the GPU does not have is INVALID_ARGUMENT. */
+EXPORT nvret nvmlDeviceGetNvLinkState(device_t dev, unsigned int link, int *is_active)
+{
+    DEVICE_CALL("nvmlDeviceGetNvLinkState")
+    if (link >= dev->nvlinks || is_active == NULL) {
+        pthread_mutex_unlock(&g_lock);
+        return R_INVALID_ARGUMENT;
+    }
+    *is_active = (dev->nvlink_down >> link) & 1ULL ? 0 : 1;
+    DONE
+}
+
 /* Blocks about 20 ms like the real call; the agent must never use it. */
 EXPORT nvret nvmlDeviceGetPcieThroughput(device_t dev, int counter, unsigned int *kbps)
 {
@@ -761,6 +836,33 @@ EXPORT nvret nvmlDeviceGetPcieThroughput(device_t dev, int counter, unsigned int
     pthread_mutex_unlock(&g_lock);
     usleep(20000);
     *kbps = 0;
+    return R_SUCCESS;
+}
+
+/* Called with g_lock held: what the header of the scenario's driver branch says field <id> is. */
+static nvret branch_field(device_t dev, unsigned int id, unsigned int scope, unsigned long long *raw, int *type)
+{
+    int major = atoi(g_sc.driver);
+    if (id > 271 || ((id == 197 || id == 198) && major < 555) || (id >= 199 && major < 575)) {
+        return R_NOT_SUPPORTED;
+    }
+    unsigned int throttle = major >= 590 ? 269 : 251, smoothing = major >= 590 ? 251 : 269;
+    if (id >= throttle && id < throttle + 3) {
+        *raw = dev->throttle_ns[id - throttle];
+        *type = 3;
+    } else if (id >= smoothing && id < smoothing + 3) {
+        *raw = 1 + id - smoothing;
+        *type = 1;
+    } else if (id == 38 || id == 45 || id == 52 || id == 59) {
+        if (scope >= dev->nvlinks) {
+            return R_INVALID_ARGUMENT;
+        }
+        *raw = dev->link_errors[(id - 38) / 7][scope];
+        *type = 3;
+    } else if (id == 91) {
+        *raw = dev->nvlinks;
+        *type = 1;
+    }
     return R_SUCCESS;
 }
 
@@ -787,16 +889,22 @@ EXPORT nvret nvmlDeviceGetFieldValues(device_t dev, int count, field_value_t *va
             continue;
         }
         unsigned long long raw = dev->field[id];
+        int type = dev->field_type[id];
+        nvret frc = branch_field(dev, id, v->scopeId, &raw, &type);
+        if (frc != R_SUCCESS) {
+            v->nvmlReturn = frc;
+            continue;
+        }
         if (id >= 138 && id <= 141 && v->scopeId != 0xFFFFFFFFu) {
-            /* One link of 18: the per-link share of the total. */
-            if (v->scopeId >= 18) {
+            /* One link: the per-link share of the total. */
+            if (v->scopeId >= dev->nvlinks) {
                 v->nvmlReturn = R_INVALID_ARGUMENT;
                 continue;
             }
-            raw /= 18;
+            raw /= dev->nvlinks;
         }
         v->nvmlReturn = R_SUCCESS;
-        v->valueType = dev->field_type[id];
+        v->valueType = type;
         switch (v->valueType) {
         case 0: v->value.d = (double)raw; break;
         case 1: v->value.ui = (unsigned int)raw; break;
@@ -820,6 +928,10 @@ EXPORT nvret nvmlDeviceGetSamples(device_t dev, int type, unsigned long long las
     if (type == 1) {
         value = dev->util;
     } else if (type == 2) {
+        if (dev->no_memsamples) {
+            pthread_mutex_unlock(&g_lock);
+            return R_NOT_FOUND;
+        }
         value = dev->memutil;
     } else {
         pthread_mutex_unlock(&g_lock);

@@ -36,9 +36,12 @@ public static class CollectorFactory
 
         if (options.GpuEnabled)
         {
-            var gpuOptions = new GpuCollectorOptions(options.NvmlLibrary, options.SampleInterval, options.NvmlTimeout, options.SysfsRoot);
+            var gpuOptions = new GpuCollectorOptions(options.NvmlLibrary, options.SampleInterval, options.NvmlTimeout, options.SysfsRoot)
+            {
+                KernelLogPath = options.GpuKernelLogPath,
+            };
             var logger = loggers.CreateLogger(GpuCollector.CollectorName);
-            list.Add(nvml is null ? new GpuCollector(gpuOptions, logger) : new GpuCollector(gpuOptions, nvml, logger));
+            list.Add(new GpuCollector(gpuOptions, nvml ?? (() => NvmlLibrary.Load(gpuOptions.LibraryPath)), logger));
         }
 
         if (options.EthtoolEnabled)

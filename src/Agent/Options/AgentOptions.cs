@@ -64,6 +64,9 @@ public sealed record AgentOptions
     /// <summary>Interfaces not to export (whole-name regex); null for none.</summary>
     public Regex? NetdevExclude { get; init; }
 
+    /// <summary>The kernel log read for NVRM Xid lines; empty for none.</summary>
+    public string GpuKernelLogPath { get; init; } = "/dev/kmsg";
+
     /// <summary>The NVML library to load.</summary>
     public required string NvmlLibrary { get; init; }
 

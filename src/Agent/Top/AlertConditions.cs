@@ -106,8 +106,8 @@ public static class AlertConditions
     /// <summary>An NVML call hangs.</summary>
     public static readonly AlertCondition NvmlStalled = new("GpuNvmlStalled", "gpu_nvml_stalled == 1");
 
-    /// <summary>The Xid codes that mean hardware or firmware trouble.</summary>
-    public static readonly AlertCondition CriticalXid = new("GpuCriticalXid", "increase(gpu_xid_errors_total{xid=~\"48|62|64|74|79|95|119|120\"}[10m]) > 0");
+    /// <summary>The Xid classes (the agent's action label) that mean a GPU reset or a node reboot.</summary>
+    public static readonly AlertCondition CriticalXid = new("GpuCriticalXid", "increase(gpu_xid_errors_total{action=~\"reset_gpu|reboot_node\"}[10m]) > 0");
 
     /// <summary>The clock event reasons that mean throttling (sw_power_cap is normal at full load).</summary>
     public static readonly AlertCondition Throttled = new("GpuThermalOrPowerThrottling", "gpu_clock_event_active{reason=~\"hw_slowdown|sw_thermal|hw_thermal|hw_power_brake\"} == 1");

@@ -60,7 +60,7 @@ public static class Verdicts
         }
 
         var critical = AlertConditions.CriticalXid.Alternatives;
-        foreach (var s in m.Series("gpu_xid_errors_total").Where(s => critical.Contains(s.Label("xid"))))
+        foreach (var s in m.Series("gpu_xid_errors_total").Where(s => critical.Contains(s.Label("action"))))
         {
             var moved = input.WindowStart is null ? null : input.Now.Increase(input.WindowStart, Reading.Key(s.Name, s));
             if (moved > AlertConditions.CriticalXid.Threshold || (moved is null && s.Value > 0 && input.WindowStart is not null))

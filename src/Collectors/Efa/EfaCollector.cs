@@ -325,24 +325,11 @@ public sealed partial class EfaCollector : ICollector
 
         // Until the next tick reads them again, every series that stays keeps the value the frame
         // showed (a counter its last value, a peak its peak); a new one stays absent, never 0.
-        var previous = new Dictionary<string, double>(StringComparer.Ordinal);
-        for (var i = 0; i < _frame.Layout.Count; i++)
-        {
-            previous[_frame.Layout.Series[i].Key] = _frame.Values[i];
-        }
-
         _byPath = byPath;
         _fast = [.. fast];
         _slow = [.. slow];
         _peaks = [.. peaks];
-        _frame.SetBase(b, _unavailable);
-        for (var i = 0; i < b.Count; i++)
-        {
-            if (previous.TryGetValue(_frame.Layout.Series[i].Key, out var value))
-            {
-                _frame.Values[i] = value;
-            }
-        }
+        _frame.SetBaseCarrying(b, _unavailable);
 
         foreach (var (slot, value) in constants)
         {

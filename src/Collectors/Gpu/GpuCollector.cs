@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using EfaAgent.Collectors.Interop;
 using EfaAgent.Collectors.Model;
 using Microsoft.Extensions.Logging;
 
@@ -11,14 +10,15 @@ namespace EfaAgent.Collectors.Gpu;
 /// errors, throttle time and running processes on the slow lane; Xid errors from NVML's event stream.
 /// <para>
 /// Every NVML call runs on one dedicated worker thread (Xid waits on one more). <see cref="Sample"/>
-/// and <see cref="Discover"/> hand their work to it and wait at most the call timeout: when NVML hangs,
-/// they return with the last complete values, <c>gpu_nvml_up 0</c> and <c>gpu_nvml_stalled 1</c>, and
-/// service resumes by itself once the call returns.
+/// and <see cref="Discover"/> hand their work to it and wait at most the tick wait (half a sample
+/// interval): the GPU lane runs on its own time and never makes the agent's tick late. A job still
+/// running is left to finish and published by a later tick; one running past the call timeout is a
+/// stall: the last complete values, <c>gpu_nvml_up 0</c> and <c>gpu_nvml_stalled 1</c>, until it returns.
 /// </para>
 /// <para>
 /// No library, or a driver not loaded, is not an error: <c>gpu_nvml_up 0</c>, one log line, and a new
 /// attempt on every <see cref="Discover"/>. Any other initialisation failure is logged once and thrown
-/// once from <see cref="Discover"/>. A metric a GPU does not support is absent on that GPU; a lost GPU
+/// from every <see cref="Discover"/> until NVML initialises. A metric a GPU does not support is absent on that GPU; a lost GPU
 /// has <c>gpu_up 0</c> and its sampled series absent until it answers again.
 /// </para>
 /// </summary>
@@ -30,23 +30,22 @@ public sealed class GpuCollector : ICollector
     private const int SlotNvmlUp = 0;
     private const int SlotNvmlStalled = 1;
 
+    /// <summary>The most <see cref="Dispose"/> takes: SIGTERM stops the agent within a second.</summary>
+    private static readonly TimeSpan ShutdownBudget = TimeSpan.FromMilliseconds(700);
+
     private readonly ILogger _logger;
     private readonly GpuSampler _sampler;
     private readonly NvmlWorker _worker;
     private readonly TimeSpan _timeout;
     private readonly long _timeoutTicks;
+    private readonly long _tickWaitTicks;
     private Layout _layout;
     private double[] _values;
     private long _consumed;
     private bool _stalled;
     private long _stalledSince;
     private bool _disposed;
-
-    /// <summary>Creates the collector over the real NVML at <see cref="GpuCollectorOptions.LibraryPath"/>.</summary>
-    public GpuCollector(GpuCollectorOptions options, ILogger logger)
-        : this(options, () => NvmlLibrary.Load(options.LibraryPath), logger)
-    {
-    }
+    private bool _discoveryPending;
 
     /// <summary>
     /// Creates the collector; nothing is loaded until <see cref="Discover"/>. <paramref name="nvmlFactory"/>
@@ -67,6 +66,7 @@ public sealed class GpuCollector : ICollector
         _logger = logger;
         _timeout = options.CallTimeout;
         _timeoutTicks = (long)(options.CallTimeout.TotalSeconds * Stopwatch.Frequency);
+        _tickWaitTicks = (long)(options.EffectiveTickWait.TotalSeconds * Stopwatch.Frequency);
         _sampler = new GpuSampler(options, nvmlFactory, logger, time);
         _layout = _sampler.Frame.Layout;
         _values = new double[_layout.Count];
@@ -98,29 +98,14 @@ public sealed class GpuCollector : ICollector
     internal XidWatcher? XidWatcher => _sampler.Watcher;
 
     /// <inheritdoc />
-    /// <exception cref="InvalidOperationException">NVML initialisation failed for a reason other than a missing library or driver (once per distinct failure).</exception>
+    /// <exception cref="InvalidOperationException">NVML initialisation failed for a reason other than a missing library or driver (on every call until it succeeds).</exception>
     public void Discover()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         NeedsDiscovery = false;
-        var deadline = Stopwatch.GetTimestamp() + _timeoutTicks;
-        if (!_worker.WaitIdle(IdleDeadline(deadline)))
-        {
-            MarkStalled();
-            NeedsDiscovery = true;
-            return;
-        }
-
-        Consume();
-        if (!_worker.TryRun(NvmlJob.Discover, 0, deadline))
-        {
-            MarkStalled();
-            NeedsDiscovery = true;
-            return;
-        }
-
-        Consume();
-        if (_sampler.TakeNewFailure() is { } failure)
+        _discoveryPending = true;
+        Step(0);
+        if (_sampler.Failure is { } failure)
         {
             throw new InvalidOperationException(failure);
         }
@@ -130,31 +115,13 @@ public sealed class GpuCollector : ICollector
     public void Sample(long timestamp)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var deadline = Stopwatch.GetTimestamp() + _timeoutTicks;
-        if (!_worker.WaitIdle(IdleDeadline(deadline)))
-        {
-            MarkStalled();
-            return;
-        }
-
-        Consume();
-        if (!_sampler.Initialised)
-        {
-            return;
-        }
-
-        if (!_worker.TryRun(NvmlJob.Sample, timestamp, deadline))
-        {
-            MarkStalled();
-            return;
-        }
-
-        Consume();
+        Step(timestamp);
     }
 
     /// <summary>
-    /// Stops the Xid watcher and releases NVML (<c>nvmlShutdown</c>, then unloads the library). Waits
-    /// at most the call timeout plus two seconds; a call still stuck then keeps the library loaded.
+    /// Stops the Xid watcher, then releases NVML (<c>nvmlShutdown</c>, then unloads the library), within
+    /// a second. When a call is stuck, the library stays loaded (unloading it under a running call would
+    /// crash the process) and the agent stops anyway.
     /// </summary>
     public void Dispose()
     {
@@ -164,17 +131,59 @@ public sealed class GpuCollector : ICollector
         }
 
         _disposed = true;
-        var deadline = Stopwatch.GetTimestamp() + _timeoutTicks + (2 * Stopwatch.Frequency);
+        var deadline = Stopwatch.GetTimestamp() + (long)(ShutdownBudget.TotalSeconds * Stopwatch.Frequency);
         var shutDown = _worker.TryRun(NvmlJob.Shutdown, 0, deadline);
-        if (shutDown && _worker.Stop(TimeSpan.FromSeconds(1)))
+        if (shutDown && _worker.Stop(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline) is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero)
+            && _sampler.ReleaseLibrary())
         {
-            _sampler.Dispose();
             return;
         }
 
         _worker.Stop(TimeSpan.Zero);
         _sampler.RequestWatcherStop();
         _logger.LogWarning("an NVML call was still running at shutdown; NVML stays loaded");
+    }
+
+    /// <summary>
+    /// One tick's share of the GPU work: take what the worker finished, post the next job (a discovery
+    /// when one is due, else a sample) and wait for it at most the tick wait. While a job runs, only a
+    /// look: a job running past the call timeout is a stall.
+    /// </summary>
+    private void Step(long timestamp)
+    {
+        if (!_worker.WaitIdle(Stopwatch.GetTimestamp()))
+        {
+            CheckStall();
+            return;
+        }
+
+        Consume();
+        var job = _discoveryPending ? NvmlJob.Discover : NvmlJob.Sample;
+        if (job == NvmlJob.Sample && !_sampler.Initialised)
+        {
+            return;
+        }
+
+        if (!_worker.TryPost(job, timestamp))
+        {
+            CheckStall();
+            return;
+        }
+
+        _discoveryPending = false;
+        if (_worker.WaitIdle(Stopwatch.GetTimestamp() + _tickWaitTicks))
+        {
+            Consume();
+        }
+    }
+
+    private void CheckStall()
+    {
+        var since = _worker.BusySince;
+        if (since != 0 && Stopwatch.GetTimestamp() - since > _timeoutTicks)
+        {
+            MarkStalled(since);
+        }
     }
 
     /// <summary>Takes the result of every job finished since the last look; the worker is idle.</summary>
@@ -208,20 +217,13 @@ public sealed class GpuCollector : ICollector
         _worker.ThrowPending();
     }
 
-    /// <summary>
-    /// How long to wait for the previous job: up to the call's own deadline, but once a call is known
-    /// to be stuck only a look, since waiting the full timeout on every tick would hold the agent's loop
-    /// up for as long as NVML hangs. The job itself always gets what is left of the timeout.
-    /// </summary>
-    private long IdleDeadline(long deadline) => _stalled ? Stopwatch.GetTimestamp() : deadline;
-
-    private void MarkStalled()
+    private void MarkStalled(long since)
     {
         if (!_stalled)
         {
             _stalled = true;
-            var since = _worker.BusySince;
-            _stalledSince = since == 0 ? Stopwatch.GetTimestamp() : since;
+            _stalledSince = since;
+            NeedsDiscovery = true;
             _logger.LogWarning("an NVML call has not returned within {Timeout} s; publishing the last complete values with gpu_nvml_up 0 and gpu_nvml_stalled 1 until it does",
                 _timeout.TotalSeconds);
         }

@@ -16,11 +16,31 @@ public sealed record GpuCollectorOptions(string LibraryPath, TimeSpan SampleInte
     /// <summary>The versioned soname: containers and many hosts lack the unversioned symlink.</summary>
     public const string DefaultLibraryPath = "libnvidia-ml.so.1";
 
+    /// <summary>The kernel's log device: one record per read.</summary>
+    public const string DefaultKernelLogPath = "/dev/kmsg";
+
     /// <summary>The default sysfs mount.</summary>
     public const string DefaultSysfsRoot = "/sys";
 
     /// <summary>A sensible call timeout for a sampler ticking a few times a second.</summary>
     public static readonly TimeSpan DefaultCallTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The longest one tick (<see cref="GpuCollector.Sample"/> or <see cref="GpuCollector.Discover"/>) waits
+    /// for NVML before it takes the last complete values and moves on; the job finishes on the worker's
+    /// own time and the next tick publishes it. Null: half the sample interval, at most the call timeout,
+    /// so a slow or hung call never makes the agent's tick late.
+    /// </summary>
+    public TimeSpan? TickWait { get; init; }
+
+    /// <summary>
+    /// The kernel log read for <c>NVRM: Xid</c> lines (from its end when opened): <see cref="DefaultKernelLogPath"/>,
+    /// or a file or FIFO in tests; empty to read none.
+    /// </summary>
+    public string KernelLogPath { get; init; } = DefaultKernelLogPath;
+
+    /// <summary>The effective <see cref="TickWait"/>.</summary>
+    public TimeSpan EffectiveTickWait => TickWait ?? TimeSpan.FromTicks(Math.Min(SampleInterval.Ticks / 2, CallTimeout.Ticks));
 
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first bad value and what would be accepted.</summary>
     public void Validate()
@@ -38,6 +58,11 @@ public sealed record GpuCollectorOptions(string LibraryPath, TimeSpan SampleInte
         if (CallTimeout <= TimeSpan.Zero || CallTimeout > TimeSpan.FromMinutes(5))
         {
             throw new ArgumentException($"the NVML call timeout {CallTimeout} must be between 0 and 5 minutes (exclusive of 0), e.g. {DefaultCallTimeout}", nameof(CallTimeout));
+        }
+
+        if (TickWait is { } wait && (wait < TimeSpan.Zero || wait > CallTimeout))
+        {
+            throw new ArgumentException($"the tick wait {wait} must be between 0 and the call timeout {CallTimeout}", nameof(TickWait));
         }
 
         if (string.IsNullOrWhiteSpace(SysfsRoot))

@@ -26,6 +26,32 @@ internal static class GpuPci
     }
 
     /// <summary>
+    /// domain:bus:device of a bus id in NVML's form (<c>00000000:3B:00.0</c>) or the kernel log's
+    /// (<c>0000:3b:00</c>), as <c>0000:3b:00</c>: the key that pairs an <c>NVRM: Xid (PCI:...)</c> line with a
+    /// GPU. Null when it is not a bus id.
+    /// </summary>
+    public static string? DeviceKey(ReadOnlySpan<char> busId)
+    {
+        busId = busId.Trim();
+        var dot = busId.IndexOf('.');
+        if (dot >= 0)
+        {
+            busId = busId[..dot];
+        }
+
+        Span<Range> parts = stackalloc Range[4];
+        if (busId.Split(parts, ':') != 3
+            || !uint.TryParse(busId[parts[0]], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var domain)
+            || !byte.TryParse(busId[parts[1]], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var bus)
+            || !byte.TryParse(busId[parts[2]], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var device))
+        {
+            return null;
+        }
+
+        return string.Create(CultureInfo.InvariantCulture, $"{domain:x4}:{bus:x2}:{device:x2}");
+    }
+
+    /// <summary>
     /// The domain:bus of the root bus in a resolved sysfs device path
     /// (<c>/sys/devices/pci0000:44/0000:44:01.0/.../0000:53:00.0</c> gives <c>0000:44</c>); null when the
     /// path has no <c>pciDDDD:BB</c> element.

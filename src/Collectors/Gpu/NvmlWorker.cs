@@ -123,6 +123,25 @@ internal sealed class NvmlWorker : IDisposable
         }
     }
 
+    /// <summary>Posts <paramref name="job"/> when the worker is idle; never waits.</summary>
+    /// <returns>True when the job was posted; false when a job is still posted or running.</returns>
+    public bool TryPost(NvmlJob job, long argument)
+    {
+        lock (_gate)
+        {
+            if (_stop || _pending != NvmlJob.None || _running)
+            {
+                return false;
+            }
+
+            _pending = job;
+            _argument = argument;
+            _startedAt = Stopwatch.GetTimestamp();
+            Monitor.PulseAll(_gate);
+            return true;
+        }
+    }
+
     /// <summary>Rethrows (once) an exception from a job that finished after its caller stopped waiting.</summary>
     public void ThrowPending()
     {

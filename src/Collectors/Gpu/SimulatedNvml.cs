@@ -15,6 +15,7 @@ public sealed class SimulatedNvml : INvml
     private const double CheckpointEverySeconds = 120;
     private const double CheckpointSeconds = 10;
     private const ulong MemoryTotal = 80UL << 30;
+    private const uint Links = 18;
 
     private readonly TimeProvider _time;
     private readonly long _start;
@@ -58,6 +59,9 @@ public sealed class SimulatedNvml : INvml
     }
 
     /// <inheritdoc />
+    public IReadOnlyList<string> MissingFunctions => [];
+
+    /// <inheritdoc />
     public NvmlReturn Init()
     {
         Interlocked.Increment(ref _initCount);
@@ -74,14 +78,14 @@ public sealed class SimulatedNvml : INvml
     /// <inheritdoc />
     public NvmlReturn GetDriverVersion(out string version)
     {
-        version = "simulated-550.54.15";
+        version = "simulated-580.95.05";
         return NvmlReturn.Success;
     }
 
     /// <inheritdoc />
     public NvmlReturn GetNvmlVersion(out string version)
     {
-        version = "simulated-12.550.54.15";
+        version = "simulated-12.580.95.05";
         return NvmlReturn.Success;
     }
 
@@ -247,6 +251,18 @@ public sealed class SimulatedNvml : INvml
             return NvmlReturn.Success;
         }
 
+        public NvmlReturn GetPcieLink(NvmlPcieLink query, out uint value)
+        {
+            value = query is NvmlPcieLink.CurrentGeneration or NvmlPcieLink.MaxGeneration ? 5U : 16U;
+            return owner.IsLost(index) ? NvmlReturn.GpuIsLost : NvmlReturn.Success;
+        }
+
+        public NvmlReturn GetNvLinkState(int link, out bool active)
+        {
+            active = link >= 0 && link < Links;
+            return owner.IsLost(index) ? NvmlReturn.GpuIsLost : active ? NvmlReturn.Success : NvmlReturn.InvalidArgument;
+        }
+
         public NvmlReturn GetPowerUsage(out uint milliwatts)
         {
             if (owner.IsLost(index))
@@ -350,18 +366,26 @@ public sealed class SimulatedNvml : INvml
             Advance();
             for (var i = 0; i < values.Length; i++)
             {
+                // What the R580 header defines: 251-253 are the clock-event times, 269-271 power-smoothing
+                // settings, nothing past 271; NVLink error fields take the link in scopeId.
                 ref var v = ref values[i];
-                v.Result = NvmlReturn.Success;
                 v.ValueType = NvmlValueType.UnsignedLongLong;
+                v.Result = v.FieldId switch
+                {
+                    > 271 => NvmlReturn.NotSupported,
+                    38 or 45 or 52 or 59 when v.ScopeId >= Links => NvmlReturn.InvalidArgument,
+                    _ => NvmlReturn.Success,
+                };
                 lock (_lock)
                 {
                     v.RawValue = v.FieldId switch
                     {
                         82 => (ulong)Math.Round(Temperature(owner.Seconds) + 9),
-                        91 => 18,
+                        91 => Links,
                         138 or 139 => (ulong)_nvlinkKib,
                         197 => (ulong)_pcieTx,
                         198 => (ulong)_pcieRx,
+                        >= 269 and <= 271 => v.FieldId - 268,
                         _ => 0,
                     };
                 }

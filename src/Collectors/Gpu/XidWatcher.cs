@@ -9,17 +9,18 @@ namespace EfaAgent.Collectors.Gpu;
 internal readonly record struct XidEvent(INvmlDevice? Device, ulong Xid, double UnixSeconds);
 
 /// <summary>
-/// A thread that waits on an NVML event set (<c>nvmlEventSetWait_v2</c>, 1 s at a time) for critical Xid
+/// A thread that waits on an NVML event set (<c>nvmlEventSetWait_v2</c>, 250 ms at a time) for critical Xid
 /// errors and queues them; the collector's worker drains the queue on each job and counts them. The
 /// watcher owns its event set and frees it when its thread ends, so the set is never freed while a wait
 /// on it is in progress.
 /// </summary>
 internal sealed class XidWatcher : IDisposable
 {
-    /// <summary>How long one wait lasts: the bound on how long <see cref="Dispose"/> takes.</summary>
-    public static readonly TimeSpan WaitTimeout = TimeSpan.FromSeconds(1);
+    /// <summary>How long one wait lasts: the bound on how long stopping takes (the agent stops within a second).</summary>
+    public static readonly TimeSpan WaitTimeout = TimeSpan.FromMilliseconds(250);
 
-    private const int MaxQueued = 4096;
+    /// <summary>The most events queued between two drains; more are dropped and counted.</summary>
+    public const int MaxQueued = 4096;
 
     private readonly INvmlEventSet _set;
     private readonly ILogger _logger;
@@ -119,7 +120,7 @@ internal sealed class XidWatcher : IDisposable
                 {
                     if (rc != _lastError)
                     {
-                        _logger.LogWarning("waiting for Xid events failed: {Error} ({Code}); retrying every second",
+                        _logger.LogWarning("waiting for Xid events failed: {Error} ({Code}); retrying every 250 ms",
                             rc, (int)rc);
                         _lastError = rc;
                     }

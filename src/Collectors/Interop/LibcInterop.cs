@@ -8,8 +8,11 @@ internal static partial class Interop
     /// <summary>
     /// The C library: what .NET's file API cannot say. <c>open</c> with <c>O_NONBLOCK</c> (a FIFO
     /// among the counters must not block the sampler in <c>open()</c>), <c>statx</c> for the file
-    /// type (its struct has one layout on every architecture, unlike <c>struct stat</c>), and the
-    /// descriptor limit. Raw calls; <see cref="Sysfs.RegularFile"/> and <see cref="Sysfs.FileLimit"/> wrap them.
+    /// type (its struct has one layout on every architecture, unlike <c>struct stat</c>), the
+    /// descriptor limit, and the kernel log: <c>/dev/kmsg</c> hands out one record per <c>read()</c>
+    /// (never <c>pread</c>, which it does not support), says <c>EPIPE</c> when records were overwritten
+    /// before they were read, and is positioned at its end with <c>lseek(SEEK_END)</c>. Raw calls;
+    /// <see cref="Sysfs.RegularFile"/>, <see cref="Sysfs.FileLimit"/> and <see cref="KernelLogFile"/> wrap them.
     /// </summary>
     internal static unsafe partial class Libc
     {
@@ -21,6 +24,11 @@ internal static partial class Interop
         internal const int AtEmptyPath = 0x1000;
         internal const uint StatxType = 0x1;
         internal const int RlimitNoFile = 7;
+        internal const int SeekEnd = 2;
+        internal const int EAgain = 11;
+        internal const int EIntr = 4;
+        internal const int EPipe = 32;
+        internal const int EInval = 22;
 
         /// <summary><c>struct statx</c> is 256 bytes; <c>stx_mode</c> (u16) is at offset 28.</summary>
         internal const int StatxSize = 256;
@@ -55,5 +63,11 @@ internal static partial class Interop
 
         [LibraryImport(LibraryName, EntryPoint = "setrlimit", SetLastError = true)]
         internal static partial int SetRLimit(int resource, in RLimit limit);
+
+        [LibraryImport(LibraryName, EntryPoint = "read", SetLastError = true)]
+        internal static partial nint Read(int fd, byte* buffer, nuint count);
+
+        [LibraryImport(LibraryName, EntryPoint = "lseek", SetLastError = true)]
+        internal static partial long Seek(int fd, long offset, int whence);
     }
 }

@@ -143,6 +143,11 @@ internal static partial class Interop
             private readonly delegate* unmanaged[Cdecl]<nint, int, ulong, int*, uint*, Sample*, int> _deviceGetSamples;
             private readonly delegate* unmanaged[Cdecl]<nint, uint*, ProcessInfo*, int> _deviceGetComputeRunningProcesses;
             private readonly delegate* unmanaged[Cdecl]<nint, int, int, ulong*, int> _deviceGetTotalEccErrors;
+            private readonly delegate* unmanaged[Cdecl]<nint, uint*, int> _deviceGetCurrPcieLinkGeneration;
+            private readonly delegate* unmanaged[Cdecl]<nint, uint*, int> _deviceGetMaxPcieLinkGeneration;
+            private readonly delegate* unmanaged[Cdecl]<nint, uint*, int> _deviceGetCurrPcieLinkWidth;
+            private readonly delegate* unmanaged[Cdecl]<nint, uint*, int> _deviceGetMaxPcieLinkWidth;
+            private readonly delegate* unmanaged[Cdecl]<nint, uint, int*, int> _deviceGetNvLinkState;
             private readonly delegate* unmanaged[Cdecl]<nint*, int> _eventSetCreate;
             private readonly delegate* unmanaged[Cdecl]<nint, ulong, nint, int> _deviceRegisterEvents;
             private readonly delegate* unmanaged[Cdecl]<nint, EventData*, uint, int> _eventSetWait;
@@ -179,6 +184,11 @@ internal static partial class Interop
                 _deviceGetComputeRunningProcesses = (delegate* unmanaged[Cdecl]<nint, uint*, ProcessInfo*, int>)Resolve(library,
                     "nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2");
                 _deviceGetTotalEccErrors = (delegate* unmanaged[Cdecl]<nint, int, int, ulong*, int>)Resolve(library, "nvmlDeviceGetTotalEccErrors");
+                _deviceGetCurrPcieLinkGeneration = (delegate* unmanaged[Cdecl]<nint, uint*, int>)Resolve(library, "nvmlDeviceGetCurrPcieLinkGeneration");
+                _deviceGetMaxPcieLinkGeneration = (delegate* unmanaged[Cdecl]<nint, uint*, int>)Resolve(library, "nvmlDeviceGetMaxPcieLinkGeneration");
+                _deviceGetCurrPcieLinkWidth = (delegate* unmanaged[Cdecl]<nint, uint*, int>)Resolve(library, "nvmlDeviceGetCurrPcieLinkWidth");
+                _deviceGetMaxPcieLinkWidth = (delegate* unmanaged[Cdecl]<nint, uint*, int>)Resolve(library, "nvmlDeviceGetMaxPcieLinkWidth");
+                _deviceGetNvLinkState = (delegate* unmanaged[Cdecl]<nint, uint, int*, int>)Resolve(library, "nvmlDeviceGetNvLinkState");
                 _eventSetCreate = (delegate* unmanaged[Cdecl]<nint*, int>)Resolve(library, "nvmlEventSetCreate");
                 _deviceRegisterEvents = (delegate* unmanaged[Cdecl]<nint, ulong, nint, int>)Resolve(library, "nvmlDeviceRegisterEvents");
 
@@ -233,6 +243,22 @@ internal static partial class Interop
 
             internal int DeviceGetMemoryInfoV1(nint device, MemoryV1* memory) =>
                 _deviceGetMemoryInfoV1 == null ? FunctionNotFound : _deviceGetMemoryInfoV1(device, memory);
+
+            /// <summary>One of the four PCIe link queries (current/max generation/width).</summary>
+            internal int DeviceGetPcieLink(nint device, int query, uint* value)
+            {
+                var f = query switch
+                {
+                    0 => _deviceGetCurrPcieLinkGeneration,
+                    1 => _deviceGetMaxPcieLinkGeneration,
+                    2 => _deviceGetCurrPcieLinkWidth,
+                    _ => _deviceGetMaxPcieLinkWidth,
+                };
+                return f == null ? FunctionNotFound : f(device, value);
+            }
+
+            internal int DeviceGetNvLinkState(nint device, uint link, int* isActive) =>
+                _deviceGetNvLinkState == null ? FunctionNotFound : _deviceGetNvLinkState(device, link, isActive);
 
             internal int DeviceGetPowerUsage(nint device, uint* milliwatts) =>
                 _deviceGetPowerUsage == null ? FunctionNotFound : _deviceGetPowerUsage(device, milliwatts);

@@ -261,6 +261,22 @@ public sealed unsafe class NvmlLibrary : INvml
             return rc;
         }
 
+        public NvmlReturn GetPcieLink(NvmlPcieLink query, out uint value)
+        {
+            uint v = 0;
+            var rc = (NvmlReturn)entry.DeviceGetPcieLink(Handle, (int)query, &v);
+            value = v;
+            return rc;
+        }
+
+        public NvmlReturn GetNvLinkState(int link, out bool active)
+        {
+            var state = 0;
+            var rc = (NvmlReturn)entry.DeviceGetNvLinkState(Handle, (uint)link, &state);
+            active = rc == NvmlReturn.Success && state != 0;
+            return rc;
+        }
+
         public NvmlReturn GetPowerUsage(out uint milliwatts)
         {
             uint value = 0;

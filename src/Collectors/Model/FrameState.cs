@@ -26,6 +26,29 @@ public sealed class FrameState
         Rebuild(unavailable, copy: false);
     }
 
+    /// <summary>
+    /// Installs a new base where every series that stays (same key) keeps the value the frame showed,
+    /// until the next read writes it again: a relayout (a device found, a process started) shows no
+    /// gap. A new series is NaN (absent), never 0.
+    /// </summary>
+    public void SetBaseCarrying(LayoutBuilder builder, UnavailableSeries unavailable)
+    {
+        var previous = new Dictionary<string, double>(Layout.Count, StringComparer.Ordinal);
+        for (var i = 0; i < Layout.Count && i < _values.Length; i++)
+        {
+            previous[Layout.Series[i].Key] = _values[i];
+        }
+
+        SetBase(builder, unavailable);
+        for (var i = 0; i < _base.Length; i++)
+        {
+            if (previous.TryGetValue(_base[i].Key, out var value))
+            {
+                _values[i] = value;
+            }
+        }
+    }
+
     /// <summary>Re-appends the unavailable series when they changed, keeping the base values.</summary>
     public void SyncUnavailable(UnavailableSeries unavailable)
     {

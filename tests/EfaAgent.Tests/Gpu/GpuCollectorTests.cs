@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using EfaAgent.Collectors.Gpu;
+using EfaAgent.Collectors.Interop;
 using EfaAgent.Collectors.Model;
 using EfaAgent.Tests.Support;
 using Microsoft.Extensions.Logging;
@@ -20,7 +21,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         "gpu_pcie_transmit_bytes_total", "gpu_pcie_receive_bytes_total", "gpu_ecc_errors_total", "gpu_remapped_rows_total",
         "gpu_remapped_rows_pending", "gpu_remapped_rows_failed", "gpu_retired_pages_total", "gpu_retired_pages_pending",
         "gpu_nvlink_errors_total", "gpu_pcie_replays_total", "gpu_throttle_seconds_total", "gpu_process_memory_used_bytes",
-        "gpu_xid_errors_total", "gpu_last_xid_timestamp_seconds",
+        "gpu_xid_errors_total", "gpu_last_xid_timestamp_seconds", "gpu_xid_events_dropped_total", "gpu_xid_unattributed_total",
     ];
 
     [Fact]
@@ -40,14 +41,15 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
             2 field 29 4
             2 field 30 5
             2 field 31 1
-            2 field 38 11
-            2 field 45 12
-            2 field 52 13
-            2 field 59 14
+            2 nvlink_errors 38 5 6
+            2 nvlink_errors 45 0 0 12
+            2 nvlink_errors 52 1 1 1 1 1 1 1 1 1 1 1 1 1
+            2 nvlink_errors 59 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 14
             2 field 94 15
-            2 field 269 2500000000
-            2 field 270 1000000000
-            2 field 271 500000000
+            2 set throttle_sw_thermal 2500000000
+            2 set throttle_hw_thermal 1000000000
+            2 set throttle_hw_power_brake 500000000
+            2 field 74 4000000000
             2 procs 4242:1073741824 4243:2147483648
             """);
         var log = new ListLogger();
@@ -63,7 +65,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         Assert.Equal(1, f.Value("gpu_nvml_up"));
         Assert.Equal(0, f.Value("gpu_nvml_stalled"));
         Assert.Equal(8, f.Find("gpu_up").Count(s => s.Value == 1));
-        Assert.All(f.Layout.Series.Where(s => s.Family.Name.StartsWith("gpu_", StringComparison.Ordinal) && s.Family.Name != "gpu_nvml_up" && s.Family.Name != "gpu_nvml_stalled"),
+        Assert.All(f.Layout.Series.Where(s => s.Family.Name.StartsWith("gpu_", StringComparison.Ordinal) && s.Family.LabelNames.Length > 0),
             s => Assert.Equal(["gpu", "uuid", "pci_bus_id"], s.Family.LabelNames[..3]));
         Assert.All(f.Layout.Series.Where(s => s.Family.Type == MetricType.Counter),
             s => Assert.EndsWith("_total", s.Family.Name, StringComparison.Ordinal));
@@ -122,6 +124,8 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         Assert.Equal(2.5, f.Value("gpu_throttle_seconds_total", G2, "reason=sw_thermal"), 9);
         Assert.Equal(1.0, f.Value("gpu_throttle_seconds_total", G2, "reason=hw_thermal"), 9);
         Assert.Equal(0.5, f.Value("gpu_throttle_seconds_total", G2, "reason=hw_power_brake"), 9);
+        Assert.Equal(4.0, f.Value("gpu_throttle_seconds_total", G2, "reason=sw_power_cap"), 9);
+        Assert.Equal(0, f.Value("gpu_throttle_seconds_total", G2, "reason=sync_boost"));
         Assert.Equal(GiB, f.Value("gpu_process_memory_used_bytes", G2, "pid=4242"));
         Assert.Equal(2 * GiB, f.Value("gpu_process_memory_used_bytes", G2, "pid=4243"));
         Assert.Empty(f.Find("gpu_process_memory_used_bytes", "gpu=3"));
@@ -215,7 +219,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         using var dir = new TempDir();
         var path = dir.Combine("libnvidia-ml.so.1");
         var log = new ListLogger();
-        using var gpu = new GpuCollector(Options(path), log);
+        using var gpu = Over(Options(path), log);
 
         for (var i = 0; i < 3; i++)
         {
@@ -226,7 +230,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         var f = gpu.Frame;
         Assert.Equal(0, f.Value("gpu_nvml_up"));
         Assert.Equal(0, f.Value("gpu_nvml_stalled"));
-        Assert.Equal(2, f.Layout.Count);
+        Assert.Equal(4, f.Layout.Count);
         Assert.Equal(0, gpu.DeviceCount);
         Assert.Equal(1, log.Count("NVML is not available"));
         Assert.Contains(log.Entries, e => e.Level == LogLevel.Information && e.Message.Contains(path, StringComparison.Ordinal));
@@ -262,7 +266,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
     }
 
     [Fact]
-    public void Any_other_init_failure_throws_once_from_discover_with_the_reason_and_is_logged_once()
+    public void Any_other_init_failure_fails_every_discover_until_NVML_answers_and_is_logged_once()
     {
         using var fake = new FakeNvml(build, "init 4\n");
         var log = new ListLogger();
@@ -271,13 +275,17 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         var e = Assert.Throws<InvalidOperationException>(gpu.Discover);
         Assert.Contains("NVML initialisation failed: Insufficient Permissions", e.Message, StringComparison.Ordinal);
         Assert.Contains(fake.LibraryPath, e.Message, StringComparison.Ordinal);
-        gpu.Discover();
+        Assert.Throws<InvalidOperationException>(gpu.Discover);
         gpu.Sample(Stopwatch.GetTimestamp());
 
         Assert.Equal(0, gpu.Frame.Value("gpu_nvml_up"));
-        Assert.Equal(2, gpu.Frame.Layout.Count);
+        Assert.Equal(4, gpu.Frame.Layout.Count);
         Assert.Equal(1, log.Count("Insufficient Permissions"));
         Assert.Equal(LogLevel.Warning, log.Entries.Single(x => x.Message.Contains("Insufficient Permissions", StringComparison.Ordinal)).Level);
+
+        fake.Scenario("");
+        gpu.Discover();
+        Assert.Equal(1, gpu.Frame.Value("gpu_nvml_up"));
     }
 
     [Fact]
@@ -294,21 +302,23 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
             xid 1 2 79
             xid 2 2 79
             xid 3 5 13
-            xid 4 2 94
+            xid 4 2 92
             """);
         Assert.True(WaitUntil(() =>
         {
             gpu.Sample(Stopwatch.GetTimestamp());
-            return gpu.Frame.Find("gpu_xid_errors_total", "gpu=2", "xid=94").Count == 1;
+            return gpu.Frame.Find("gpu_xid_errors_total", "gpu=2", "xid=92").Count == 1;
         }, TimeSpan.FromSeconds(5)));
 
         var f = gpu.Frame;
         Assert.Equal(2, f.Value("gpu_xid_errors_total", "gpu=2", "xid=79"));
-        Assert.Equal(1, f.Value("gpu_xid_errors_total", "gpu=2", "xid=94"));
+        Assert.Equal(1, f.Value("gpu_xid_errors_total", "gpu=2", "xid=92", "action=unknown"));
+        Assert.Equal(2, f.Value("gpu_xid_errors_total", "gpu=2", "xid=79", "action=reboot_node"));
+        Assert.Equal(1, f.Value("gpu_xid_errors_total", "gpu=5", "xid=13", "action=restart_application"));
         Assert.Equal(0, f.Value("gpu_xid_errors_total", "gpu=2", "xid=13"));
         Assert.Equal(1, f.Value("gpu_xid_errors_total", "gpu=5", "xid=13"));
         Assert.Equal(0, f.Value("gpu_xid_errors_total", "gpu=0", "xid=79"));
-        Assert.Empty(f.Find("gpu_xid_errors_total", "gpu=5", "xid=94"));
+        Assert.Empty(f.Find("gpu_xid_errors_total", "gpu=5", "xid=92"));
         var last = f.Value("gpu_last_xid_timestamp_seconds", "gpu=2");
         Assert.InRange(last, before - 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0 + 1);
         Assert.True(double.IsNaN(f.Value("gpu_last_xid_timestamp_seconds", "gpu=0")));
@@ -325,14 +335,14 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         using var fake = new FakeNvml(build);
         using var gpu = Create(fake, new ListLogger());
         gpu.Discover();
-        Assert.Equal(8UL, fake.Calls("nvmlDeviceGetFieldValues"));
+        var discovery = fake.Calls("nvmlDeviceGetFieldValues");
 
         for (var i = 0; i < 10; i++)
         {
             gpu.Sample(Stopwatch.GetTimestamp());
         }
 
-        Assert.Equal(8UL + 80UL, fake.Calls("nvmlDeviceGetFieldValues"));
+        Assert.Equal(discovery + 80UL, fake.Calls("nvmlDeviceGetFieldValues"));
         Assert.Equal(80UL, fake.Calls("nvmlDeviceGetPowerUsage"));
         Assert.Equal(0UL, fake.Calls("nvmlDeviceGetPcieThroughput"));
         Assert.True(fake.Calls("nvmlDeviceGetSamples") >= 8, "utilisation should come from the driver's samples");
@@ -411,6 +421,18 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
     }
 
     [Fact]
+    public void Utilisation_samples_read_are_kept_when_the_memory_samples_have_nothing_new()
+    {
+        using var fake = new FakeNvml(build, "0 set util 90\n0 set rates_util 10\n0 set rates_memutil 33\n0 set no_memsamples 1\n");
+        using var gpu = Create(fake, new ListLogger());
+        gpu.Discover();
+        gpu.Sample(Stopwatch.GetTimestamp());
+
+        Assert.Equal(0.90, gpu.Frame.Value("gpu_utilization_ratio", "gpu=0"), 6);
+        Assert.Equal(0.33, gpu.Frame.Value("gpu_memory_utilization_ratio", "gpu=0"), 6);
+    }
+
+    [Fact]
     public void Utilisation_falls_back_to_the_utilisation_rates_where_samples_are_not_supported()
     {
         using var fake = new FakeNvml(build, "* error nvmlDeviceGetSamples 3\n3 set util 77\n");
@@ -458,7 +480,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         File.WriteAllText(Path.Combine(device, "numa_node"), "1\n");
         Directory.CreateDirectory(sysfs.Combine("bus", "pci", "devices"));
         File.CreateSymbolicLink(sysfs.Combine("bus", "pci", "devices", "0000:10:00.0"), "../../../devices/pci0000:0f/0000:0f:01.0/0000:10:00.0");
-        using var gpu = new GpuCollector(Options(fake.LibraryPath) with { SysfsRoot = sysfs.Path }, new ListLogger());
+        using var gpu = Over(Options(fake.LibraryPath) with { SysfsRoot = sysfs.Path }, new ListLogger());
 
         gpu.Discover();
 
@@ -513,11 +535,23 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
         Assert.Equal(0, gpu.WorkerAllocatedBytes - worker);
     }
 
-    internal static GpuCollectorOptions Options(string path, TimeSpan? timeout = null) =>
-        new(path, TimeSpan.FromMilliseconds(100), timeout ?? TimeSpan.FromSeconds(10), "/nonexistent-sysfs");
+    /// <summary>
+    /// Settings for a test. Unless <paramref name="tickWait"/> says otherwise, a tick waits for NVML up
+    /// to the whole call timeout, so that each Sample() publishes the values it read.
+    /// </summary>
+    internal static GpuCollectorOptions Options(string path, TimeSpan? timeout = null, TimeSpan? tickWait = null) =>
+        new(path, TimeSpan.FromMilliseconds(100), timeout ?? TimeSpan.FromSeconds(10), "/nonexistent-sysfs")
+        {
+            TickWait = tickWait ?? timeout ?? TimeSpan.FromSeconds(10),
+            KernelLogPath = "",
+        };
 
-    internal static GpuCollector Create(FakeNvml fake, ListLogger log, TimeSpan? timeout = null) =>
-        new(Options(fake.LibraryPath, timeout), log);
+    internal static GpuCollector Create(FakeNvml fake, ListLogger log, TimeSpan? timeout = null, TimeSpan? tickWait = null) =>
+        Over(Options(fake.LibraryPath, timeout, tickWait), log);
+
+    /// <summary>The collector over the production binding loading <see cref="GpuCollectorOptions.LibraryPath"/>.</summary>
+    internal static GpuCollector Over(GpuCollectorOptions options, ListLogger log) =>
+        new(options, () => NvmlLibrary.Load(options.LibraryPath), log);
 
     internal static bool WaitUntil(Func<bool> condition, TimeSpan limit)
     {
