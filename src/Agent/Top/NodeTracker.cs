@@ -90,7 +90,8 @@ public sealed class NodeTracker
     private static NodeTotals Totals(List<EfaPortView> efa, List<InterfaceView> interfaces, List<GpuView> gpus, bool rates)
     {
         var util = gpus.Where(g => g.Utilization is not null).Select(g => g.Utilization!.Value).ToList();
-        var moving = efa.Sum(p => p.Errors.Count(e => e.Recent > 0)) + gpus.Sum(g => g.Xids.Count(x => x.Recent > 0));
+        var moving = efa.Sum(p => p.Errors.Count(e => e.Recent > 0)) + interfaces.Sum(i => i.AllowanceDrops.Count(e => e.Recent > 0))
+            + gpus.Sum(g => g.Xids.Count(x => x.Recent > 0));
         return new NodeTotals(
             rates ? efa.Sum(p => p.Transmit ?? 0) : null,
             rates ? efa.Sum(p => p.Receive ?? 0) : null,

@@ -74,7 +74,8 @@ public static class NodeViewBuilder
                 now.Rate(before, Reading.Key("netdev_transmit_bytes_total", labels)),
                 now.Rate(before, Reading.Key("netdev_receive_bytes_total", labels)),
                 now.Metrics.Value("netdev_transmit_peak_bytes_per_second", ("device", device)),
-                now.Metrics.Value("netdev_receive_peak_bytes_per_second", ("device", device))));
+                now.Metrics.Value("netdev_receive_peak_bytes_per_second", ("device", device)),
+                AllowanceDrops(now, before, device)));
         }
 
         list.Sort((a, b) => string.CompareOrdinal(a.Device, b.Device));
@@ -128,6 +129,25 @@ public static class NodeViewBuilder
 
     /// <summary>Whether a device counter counts errors (failed or uncompleted admin commands).</summary>
     public static bool IsDeviceError(string counter) => counter.EndsWith("_err", StringComparison.Ordinal) || counter == "no_completion_cmds";
+
+    /// <summary>The ENA allowance counters of an interface that ever moved, in the order of the ethtool table.</summary>
+    private static List<ErrorCount> AllowanceDrops(Reading now, Reading? before, string device)
+    {
+        var list = new List<ErrorCount>();
+        foreach (var a in EnaAllowance.All)
+        {
+            if (now.Metrics.Series(a.Counter).FirstOrDefault(s => s.Label("device") == device) is { } s)
+            {
+                var recent = now.Increase(before, Reading.Key(s.Name, s)) ?? 0;
+                if (s.Value > 0 || recent > 0)
+                {
+                    list.Add(new ErrorCount(a.Name, s.Value, recent));
+                }
+            }
+        }
+
+        return list;
+    }
 
     private static List<ErrorCount> Errors(Reading now, Reading? before, IEnumerable<Sample> counters, string port, bool firstPort)
     {

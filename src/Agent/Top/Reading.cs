@@ -23,7 +23,7 @@ public sealed class Reading
     /// <summary>When it arrived, in seconds on a monotonic clock.</summary>
     public double Time { get; }
 
-    /// <summary>The counters of the EFA ports and devices, interfaces and GPUs, by <see cref="Key(string, Sample)"/>.</summary>
+    /// <summary>The counters of the EFA ports and devices, interfaces, ENA allowances and GPUs, by <see cref="Key(string, Sample)"/>.</summary>
     public IReadOnlyDictionary<string, double> Counters { get; }
 
     /// <summary>Keeps the counters of <paramref name="metrics"/> that rates are computed from.</summary>
@@ -34,7 +34,8 @@ public sealed class Reading
         {
             if (s.Name.EndsWith("_total", StringComparison.Ordinal)
                 && (s.Name.StartsWith("efa_port_", StringComparison.Ordinal) || s.Name.StartsWith("efa_device_", StringComparison.Ordinal)
-                    || s.Name.StartsWith("netdev_", StringComparison.Ordinal) || s.Name.StartsWith("gpu_", StringComparison.Ordinal))
+                    || s.Name.StartsWith("netdev_", StringComparison.Ordinal) || s.Name.StartsWith("gpu_", StringComparison.Ordinal)
+                    || EnaAllowance.Counters.Contains(s.Name))
                 && double.IsFinite(s.Value))
             {
                 counters[Key(s.Name, s)] = s.Value;

@@ -40,6 +40,29 @@ public sealed class TopRenderTests
     }
 
     [Fact]
+    public void Node_view_shows_the_ENA_allowance_drops_of_the_last_interval_on_each_ENA_line()
+    {
+        var b = TopInputs.Base();
+        var node = TopInputs.Node("node-b", b, TopInputs.SocketFallback(b));
+        var lines = NodeRenderer.Render(node, 100);
+        var text = Screen.PlainText(lines, 100);
+
+        Golden.AssertMatches("top/node-sockets-100.txt", text);
+        foreach (var dev in TopInputs.EnaNetdevs)
+        {
+            var line = Assert.Single(lines, l => l.Text.StartsWith("rdmap", StringComparison.Ordinal) && l.Text.Contains($" {dev} ", StringComparison.Ordinal));
+            Assert.Contains("bw_out +1500", line.Text, StringComparison.Ordinal);
+            Assert.Equal(Tone.Bad, line.Spans[^1].Tone);
+        }
+
+        // Wide, the moving allowances come first with their increase, before the EFA port's old errors.
+        var wide = Assert.Single(NodeRenderer.Render(node, 160), l => l.Text.StartsWith("rdmap16s27 ", StringComparison.Ordinal));
+        Assert.StartsWith("bw_out +1500 pps +400 rdma", wide.Spans[^1].Text, StringComparison.Ordinal);
+
+        Assert.Equal(2 * TopInputs.EnaNetdevs.Length, node.Totals.ErrorsMoving);
+    }
+
+    [Fact]
     public void Node_view_shows_rates_from_the_counter_increments_in_human_units()
     {
         var b = TopInputs.Base();
