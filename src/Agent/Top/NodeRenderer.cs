@@ -161,7 +161,10 @@ public static class NodeRenderer
     /// </summary>
     private static IReadOnlyList<ErrorCount> Allowances(InterfaceView? ena) => ena?.AllowanceDrops ?? [];
 
-    /// <summary>Error counters: those that moved in the last interval in red with their increase, the others' totals in yellow.</summary>
+    /// <summary>
+    /// Error counters: those that moved in the last interval in red with their increase, the largest
+    /// first (what a narrow cell keeps), then the others' totals in yellow.
+    /// </summary>
     public static Span Errors(IReadOnlyList<ErrorCount> errors)
     {
         if (errors.Count == 0)
@@ -169,7 +172,7 @@ public static class NodeRenderer
             return new Span("-", Tone.Dim);
         }
 
-        var text = string.Join(" ", errors.OrderByDescending(e => e.Recent > 0).Select(e => e.Recent > 0 ? $"{ShortName(e.Counter)} +{Units.Count(e.Recent)}" : $"{ShortName(e.Counter)} {Units.Count(e.Total)}"));
+        var text = string.Join(" ", errors.OrderByDescending(e => e.Recent).Select(e => e.Recent > 0 ? $"{ShortName(e.Counter)} +{Units.Count(e.Recent)}" : $"{ShortName(e.Counter)} {Units.Count(e.Total)}"));
         return new Span(text, errors.Any(e => e.Recent > 0) ? Tone.Bad : Tone.Warn);
     }
 

@@ -48,7 +48,7 @@ public sealed class NodeTracker
         var windowStart = _readings.Count > 1 ? _readings[0] : null;
 
         var efa = NodeViewBuilder.EfaPorts(now, before);
-        var interfaces = NodeViewBuilder.Interfaces(now, before, efa);
+        var interfaces = NodeViewBuilder.Interfaces(now, before, efa, _readings);
         var gpus = NodeViewBuilder.Gpus(now, before);
         var verdicts = Verdicts.Evaluate(new Verdicts.Input(now, windowStart, efa, interfaces, gpus, wallClock));
         var totals = Totals(efa, interfaces, gpus, before is not null);

@@ -72,6 +72,30 @@ public sealed class Reading
             ? now - then
             : null;
 
+    /// <summary>
+    /// The last step of a counter the agent reads on its slow lane (every discovery interval, not
+    /// every tick, so most scrapes repeat its value): its increase since the latest reading of
+    /// <paramref name="window"/> (oldest first) that had another value; 0 when it did not move in
+    /// the window, null when this reading lacks it or it went down.
+    /// </summary>
+    public double? LastStep(IReadOnlyList<Reading> window, string key)
+    {
+        if (!Counters.TryGetValue(key, out var now))
+        {
+            return null;
+        }
+
+        for (var i = window.Count - 1; i >= 0; i--)
+        {
+            if (window[i] != this && window[i].Counters.TryGetValue(key, out var then) && then != now)
+            {
+                return now > then ? now - then : null;
+            }
+        }
+
+        return 0;
+    }
+
     /// <summary>The per-second rate of a counter since <paramref name="earlier"/>; null as for <see cref="Increase"/>.</summary>
     public double? Rate(Reading? earlier, string key) =>
         earlier is not null && Time > earlier.Time && Increase(earlier, key) is { } d ? d / (Time - earlier.Time) : null;
