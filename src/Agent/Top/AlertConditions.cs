@@ -122,6 +122,12 @@ public static class AlertConditions
     public static readonly AlertCondition RemappedRowsPending = new("GpuRemappedRowsPending", "gpu_remapped_rows_pending > 0");
 
     /// <summary>
+    /// An ENA allowance counter moves (the rule's closing comparison; each counter's part of the
+    /// expression is <see cref="EnaAllowance.Condition"/>).
+    /// </summary>
+    public static readonly AlertCondition EnaAllowanceExceeded = new("EnaAllowanceExceeded", ") > 0");
+
+    /// <summary>
     /// The alerts <c>top</c> does not turn into a verdict of its own, and why: a test fails when a new
     /// alert is neither here nor in a condition above.
     /// </summary>
@@ -131,7 +137,6 @@ public static class AlertConditions
         ["EfaAgentTickOverruns"] = "a 10-minute ratio of the agent's own timing; the rates top shows stay right",
         ["EfaAgentCounterUnavailable"] = "a counter the agent cannot export is simply absent from the view",
         ["GpuMissing"] = "a GPU never enumerated has no series to show; the GPU table shows how many there are",
-        ["EnaAllowanceExceeded"] = "not yet a verdict: the ENA allowance counters are on the node's /metrics",
     };
 
     /// <summary>Every condition above.</summary>
@@ -140,6 +145,6 @@ public static class AlertConditions
         GpusBusy, EnaTransmitBusy, EnaReceiveBusy, EfaBusy, VirtualInterfaces, EfaDevicesMissing, NotSampling, CollectorFailing,
         RxDrops, RetransmitRatio, RetransmitTimeouts, RemoteUnresponsive, RemoteImpaired, ReadWorkRequestErrors, WriteWorkRequestErrors,
         CommandErrors, CommandsUncompleted, GpuLost, NvmlDown, NvidiaInstanceTypes, NvmlStalled, CriticalXid, Throttled, EccUncorrected,
-        RemappedRowsFailed, RemappedRowsPending,
+        RemappedRowsFailed, RemappedRowsPending, EnaAllowanceExceeded, .. EnaAllowance.All.Select(a => a.Condition),
     ];
 }

@@ -2,7 +2,11 @@ using System.Globalization;
 
 namespace EfaAgent.Agent.Top;
 
-/// <summary>Lays out the full view of one node: verdicts, EFA ports with their ENA interfaces, history, GPUs.</summary>
+/// <summary>
+/// Lays out the full view of one node: verdicts, EFA ports with their ENA interfaces, history, GPUs.
+/// A line's errors are its EFA port's and its ENA interface's allowance drops, each moving counter
+/// in red with its increase in the last interval, the others' totals in yellow.
+/// </summary>
 public static class NodeRenderer
 {
     private static readonly Column[] EfaColumns =
@@ -141,17 +145,26 @@ public static class NodeRenderer
                 new(ena?.Device ?? "-", Tone.Dim),
                 new(ena is null ? "" : Units.Rate(ena.Transmit)),
                 new(ena is null ? "" : Units.Rate(ena.Receive)),
-                Errors(p.Errors),
+                Errors([.. p.Errors, .. Allowances(ena)]),
             ], false);
         }
 
         foreach (var i in node.Interfaces.Where(i => !paired.Contains(i.Device)))
         {
-            yield return ([new("-", Tone.Dim), new(""), new(""), new(""), new(""), new(""), new(""), new(""), new(""), new(""), new(i.Device), new(Units.Rate(i.Transmit)), new(Units.Rate(i.Receive)), new("")], false);
+            yield return ([new("-", Tone.Dim), new(""), new(""), new(""), new(""), new(""), new(""), new(""), new(""), new(""), new(i.Device), new(Units.Rate(i.Transmit)), new(Units.Rate(i.Receive)), Errors(Allowances(i))], false);
         }
     }
 
-    /// <summary>Error counters: those that moved in the last interval in red with their increase, the others' totals in yellow.</summary>
+    /// <summary>
+    /// The ENA allowance drops of an interface, by allowance as the alert labels it (<c>bw_out +1.5k</c>):
+    /// short, so that the increase fits a 100-column terminal; the verdict says they are allowances.
+    /// </summary>
+    private static IReadOnlyList<ErrorCount> Allowances(InterfaceView? ena) => ena?.AllowanceDrops ?? [];
+
+    /// <summary>
+    /// Error counters: those that moved in the last interval in red with their increase, the largest
+    /// first (what a narrow cell keeps), then the others' totals in yellow.
+    /// </summary>
     public static Span Errors(IReadOnlyList<ErrorCount> errors)
     {
         if (errors.Count == 0)
@@ -159,7 +172,7 @@ public static class NodeRenderer
             return new Span("-", Tone.Dim);
         }
 
-        var text = string.Join(" ", errors.OrderByDescending(e => e.Recent > 0).Select(e => e.Recent > 0 ? $"{ShortName(e.Counter)} +{Units.Count(e.Recent)}" : $"{ShortName(e.Counter)} {Units.Count(e.Total)}"));
+        var text = string.Join(" ", errors.OrderByDescending(e => e.Recent).Select(e => e.Recent > 0 ? $"{ShortName(e.Counter)} +{Units.Count(e.Recent)}" : $"{ShortName(e.Counter)} {Units.Count(e.Total)}"));
         return new Span(text, errors.Any(e => e.Recent > 0) ? Tone.Bad : Tone.Warn);
     }
 

@@ -48,7 +48,7 @@ public sealed class NodeTracker
         var windowStart = _readings.Count > 1 ? _readings[0] : null;
 
         var efa = NodeViewBuilder.EfaPorts(now, before);
-        var interfaces = NodeViewBuilder.Interfaces(now, before, efa);
+        var interfaces = NodeViewBuilder.Interfaces(now, before, efa, _readings);
         var gpus = NodeViewBuilder.Gpus(now, before);
         var verdicts = Verdicts.Evaluate(new Verdicts.Input(now, windowStart, efa, interfaces, gpus, wallClock));
         var totals = Totals(efa, interfaces, gpus, before is not null);
@@ -90,7 +90,8 @@ public sealed class NodeTracker
     private static NodeTotals Totals(List<EfaPortView> efa, List<InterfaceView> interfaces, List<GpuView> gpus, bool rates)
     {
         var util = gpus.Where(g => g.Utilization is not null).Select(g => g.Utilization!.Value).ToList();
-        var moving = efa.Sum(p => p.Errors.Count(e => e.Recent > 0)) + gpus.Sum(g => g.Xids.Count(x => x.Recent > 0));
+        var moving = efa.Sum(p => p.Errors.Count(e => e.Recent > 0)) + interfaces.Sum(i => i.AllowanceDrops.Count(e => e.Recent > 0))
+            + gpus.Sum(g => g.Xids.Count(x => x.Recent > 0));
         return new NodeTotals(
             rates ? efa.Sum(p => p.Transmit ?? 0) : null,
             rates ? efa.Sum(p => p.Receive ?? 0) : null,

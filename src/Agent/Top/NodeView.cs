@@ -36,8 +36,12 @@ public sealed record EfaPortView(
     double? RdmaWrite,
     IReadOnlyList<ErrorCount> Errors);
 
-/// <summary>One network interface from <c>/proc/net/dev</c>, and the EFA device that shares its ENI (if any).</summary>
-public sealed record InterfaceView(string Device, string? EfaDevice, double? Transmit, double? Receive, double? TransmitPeak, double? ReceivePeak);
+/// <summary>
+/// One network interface from <c>/proc/net/dev</c>, the EFA device that shares its ENI (if any), and
+/// the packets its ENA device queued or dropped over the instance's allowances, by allowance
+/// (<see cref="EnaAllowance.Name"/>; those that never moved are left out).
+/// </summary>
+public sealed record InterfaceView(string Device, string? EfaDevice, double? Transmit, double? Receive, double? TransmitPeak, double? ReceivePeak, IReadOnlyList<ErrorCount> AllowanceDrops);
 
 /// <summary>One GPU; everything but the index is null when NVML did not give it.</summary>
 public sealed record GpuView(

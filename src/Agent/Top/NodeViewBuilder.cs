@@ -55,8 +55,11 @@ public static class NodeViewBuilder
         return list;
     }
 
-    /// <summary>The physical interfaces (the ones the recording rules sum), each with its EFA device.</summary>
-    public static List<InterfaceView> Interfaces(Reading now, Reading? before, IReadOnlyList<EfaPortView> efa)
+    /// <summary>
+    /// The physical interfaces (the ones the recording rules sum), each with its EFA device and its
+    /// ENA allowance drops; <paramref name="window"/> holds the readings of the last minute, oldest first.
+    /// </summary>
+    public static List<InterfaceView> Interfaces(Reading now, Reading? before, IReadOnlyList<EfaPortView> efa, IReadOnlyList<Reading> window)
     {
         var list = new List<InterfaceView>();
         foreach (var s in now.Metrics.Series("netdev_transmit_bytes_total"))
@@ -74,7 +77,8 @@ public static class NodeViewBuilder
                 now.Rate(before, Reading.Key("netdev_transmit_bytes_total", labels)),
                 now.Rate(before, Reading.Key("netdev_receive_bytes_total", labels)),
                 now.Metrics.Value("netdev_transmit_peak_bytes_per_second", ("device", device)),
-                now.Metrics.Value("netdev_receive_peak_bytes_per_second", ("device", device))));
+                now.Metrics.Value("netdev_receive_peak_bytes_per_second", ("device", device)),
+                AllowanceDrops(now, window, device)));
         }
 
         list.Sort((a, b) => string.CompareOrdinal(a.Device, b.Device));
@@ -128,6 +132,29 @@ public static class NodeViewBuilder
 
     /// <summary>Whether a device counter counts errors (failed or uncompleted admin commands).</summary>
     public static bool IsDeviceError(string counter) => counter.EndsWith("_err", StringComparison.Ordinal) || counter == "no_completion_cmds";
+
+    /// <summary>
+    /// The ENA allowance counters of an interface that ever moved, in the order of the ethtool table,
+    /// each with its last step: the agent reads them on its slow lane, so the step between two scrapes
+    /// is mostly 0 and the last step within the window is the increase of their last interval.
+    /// </summary>
+    private static List<ErrorCount> AllowanceDrops(Reading now, IReadOnlyList<Reading> window, string device)
+    {
+        var list = new List<ErrorCount>();
+        foreach (var a in EnaAllowance.All)
+        {
+            if (now.Metrics.Series(a.Counter).FirstOrDefault(s => s.Label("device") == device) is { } s)
+            {
+                var recent = now.LastStep(window, Reading.Key(s.Name, s)) ?? 0;
+                if (s.Value > 0 || recent > 0)
+                {
+                    list.Add(new ErrorCount(a.Name, s.Value, recent));
+                }
+            }
+        }
+
+        return list;
+    }
 
     private static List<ErrorCount> Errors(Reading now, Reading? before, IEnumerable<Sample> counters, string port, bool firstPort)
     {

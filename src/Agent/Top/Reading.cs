@@ -23,7 +23,7 @@ public sealed class Reading
     /// <summary>When it arrived, in seconds on a monotonic clock.</summary>
     public double Time { get; }
 
-    /// <summary>The counters of the EFA ports and devices, interfaces and GPUs, by <see cref="Key(string, Sample)"/>.</summary>
+    /// <summary>The counters of the EFA ports and devices, interfaces, ENA allowances and GPUs, by <see cref="Key(string, Sample)"/>.</summary>
     public IReadOnlyDictionary<string, double> Counters { get; }
 
     /// <summary>Keeps the counters of <paramref name="metrics"/> that rates are computed from.</summary>
@@ -34,7 +34,8 @@ public sealed class Reading
         {
             if (s.Name.EndsWith("_total", StringComparison.Ordinal)
                 && (s.Name.StartsWith("efa_port_", StringComparison.Ordinal) || s.Name.StartsWith("efa_device_", StringComparison.Ordinal)
-                    || s.Name.StartsWith("netdev_", StringComparison.Ordinal) || s.Name.StartsWith("gpu_", StringComparison.Ordinal))
+                    || s.Name.StartsWith("netdev_", StringComparison.Ordinal) || s.Name.StartsWith("gpu_", StringComparison.Ordinal)
+                    || EnaAllowance.Counters.Contains(s.Name))
                 && double.IsFinite(s.Value))
             {
                 counters[Key(s.Name, s)] = s.Value;
@@ -70,6 +71,30 @@ public sealed class Reading
         earlier is not null && Counters.TryGetValue(key, out var now) && earlier.Counters.TryGetValue(key, out var then) && now >= then
             ? now - then
             : null;
+
+    /// <summary>
+    /// The last step of a counter the agent reads on its slow lane (every discovery interval, not
+    /// every tick, so most scrapes repeat its value): its increase since the latest reading of
+    /// <paramref name="window"/> (oldest first) that had another value; 0 when it did not move in
+    /// the window, null when this reading lacks it or it went down.
+    /// </summary>
+    public double? LastStep(IReadOnlyList<Reading> window, string key)
+    {
+        if (!Counters.TryGetValue(key, out var now))
+        {
+            return null;
+        }
+
+        for (var i = window.Count - 1; i >= 0; i--)
+        {
+            if (window[i] != this && window[i].Counters.TryGetValue(key, out var then) && then != now)
+            {
+                return now > then ? now - then : null;
+            }
+        }
+
+        return 0;
+    }
 
     /// <summary>The per-second rate of a counter since <paramref name="earlier"/>; null as for <see cref="Increase"/>.</summary>
     public double? Rate(Reading? earlier, string key) =>

@@ -88,6 +88,7 @@ public static class TopJson
             Number(w, "receive_bytes_per_second", i.Receive);
             Number(w, "transmit_peak_bytes_per_second", i.TransmitPeak);
             Number(w, "receive_peak_bytes_per_second", i.ReceivePeak);
+            Errors(w, "allowance_exceeded", i.AllowanceDrops);
             w.WriteEndObject();
         }
 

@@ -126,6 +126,30 @@ public static class Verdicts
         }
 
         TrafficVerdict(input, list);
+        EnaVerdicts(input, list); // after the traffic verdict: NCCL on sockets is what drives the ENA over its allowances
+    }
+
+    /// <summary>ENA devices over an allowance; those over the same ones share a sentence.</summary>
+    private static void EnaVerdicts(Input input, List<Verdict> list)
+    {
+        var c = AlertConditions.EnaAllowanceExceeded;
+        var over = new SortedDictionary<string, List<string>>(Comparer<string>.Create(NodeViewBuilder.NaturalCompare));
+        foreach (var a in EnaAllowance.All)
+        {
+            foreach (var s in input.Now.Metrics.Series(a.Counter).Where(s => input.Now.Increase(input.WindowStart, Reading.Key(s.Name, s)) > c.Threshold))
+            {
+                over.TryAdd(s.Label("device"), []);
+                over[s.Label("device")].Add(a.Name);
+            }
+        }
+
+        foreach (var group in over.GroupBy(o => string.Join(", ", o.Value), StringComparer.Ordinal))
+        {
+            var devices = group.Select(o => o.Key).ToList();
+            var whose = devices.Count == 1 ? "its" : "their";
+            var plural = group.First().Value.Count == 1 ? "" : "s";
+            list.Add(new Verdict(Severity.Warning, $"ENA {Devices(devices)} over {whose} {group.Key} allowance{plural}: AWS queues or drops packets", c.Rule));
+        }
     }
 
     private static void ErrorVerdict(Input input, List<Verdict> list, string counter, AlertCondition condition, string what)

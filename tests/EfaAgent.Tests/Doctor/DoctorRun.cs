@@ -38,14 +38,6 @@ internal static class DoctorRun
         $"--nvml.library={nvmlLibrary}",
     ];
 
-    /// <summary>Runs a short-lived tool (tmux, ip) to its end, /usr/sbin on PATH; its exit code and output.</summary>
-    public static (int ExitCode, string Output) Tool(string file, params string[] args)
-    {
-        using var child = ChildProcess.Start(file, args, [new("PATH", $"/usr/sbin:/sbin:{Environment.GetEnvironmentVariable("PATH")}")]);
-        child.Process.WaitForExit();
-        return (child.Process.ExitCode, child.Output);
-    }
-
     /// <summary>A copy of the fake NVML playing the GPUs of fixture <paramref name="name"/> (its nvml.scenario).</summary>
     public static FakeNvml Gpus(FakeNvmlBuild build, string name, string extra = "") =>
         new(build, File.ReadAllText(Repo.Fixture(name, "nvml.scenario")) + extra);

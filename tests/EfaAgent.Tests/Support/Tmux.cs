@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace EfaAgent.Tests.Support;
 
 /// <summary>
@@ -15,6 +13,9 @@ public sealed class Tmux : IDisposable
     {
     }
 
+    /// <summary>Whether tmux is on PATH.</summary>
+    public static bool Available => ChildProcess.FindOnPath("tmux") is not null;
+
     /// <summary>Starts <paramref name="command"/> (a shell command line) in a <paramref name="width"/> x <paramref name="height"/> terminal.</summary>
     public static Tmux Start(string command, int width, int height)
     {
@@ -24,8 +25,8 @@ public sealed class Tmux : IDisposable
         return t;
     }
 
-    /// <summary>The visible screen, one string per row, trailing spaces removed.</summary>
-    public string Capture() => Run("capture-pane", "-p", "-t", "top");
+    /// <summary>The visible screen, one string per row, trailing spaces removed; with <paramref name="escapes"/>, with the escape sequences of its colours.</summary>
+    public string Capture(bool escapes = false) => escapes ? Run("capture-pane", "-p", "-e", "-t", "top") : Run("capture-pane", "-p", "-t", "top");
 
     /// <summary>A tmux format evaluated for the pane, such as <c>#{alternate_on}</c>.</summary>
     public string Display(string format) => Run("display-message", "-p", "-t", "top", format).Trim();
@@ -68,27 +69,16 @@ public sealed class Tmux : IDisposable
         }
     }
 
+    /// <summary>One tmux client command on this server (the pane's TERM is tmux's default-terminal, whatever the client's).</summary>
     private string Run(params string[] args)
     {
         var path = ChildProcess.FindOnPath("tmux") ?? throw new InvalidOperationException("tmux not found on PATH: install the Debian package 'tmux' (.ci/run does)");
-        var psi = new ProcessStartInfo(path) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("-L");
-        psi.ArgumentList.Add(_socket);
-        foreach (var a in args)
+        var (code, output) = ChildProcess.Run(path, ["-L", _socket, .. args]);
+        if (code != 0)
         {
-            psi.ArgumentList.Add(a);
+            throw new InvalidOperationException($"tmux {string.Join(' ', args)} failed ({code}): {output}");
         }
 
-        psi.Environment["TERM"] = "xterm-256color";
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"tmux {string.Join(' ', args)} failed ({p.ExitCode}): {stderr.Result}");
-        }
-
-        return stdout.Result;
+        return output;
     }
 }

@@ -52,6 +52,15 @@ public sealed class AlertConditionsTests
         Assert.DoesNotContain("sw_power_cap", AlertConditions.Throttled.Alternatives);
         Assert.Matches(AlertConditions.VirtualInterfaces.NegativeRegex, "veth1234");
         Assert.DoesNotMatch(AlertConditions.VirtualInterfaces.NegativeRegex, "ens32");
+        Assert.Equal(0, AlertConditions.EnaAllowanceExceeded.Threshold);
+    }
+
+    [Fact]
+    public void Every_ENA_allowance_counter_of_the_ethtool_table_is_a_condition_with_the_rules_label()
+    {
+        Assert.Equal(["bw_in", "bw_out", "pps", "conntrack", "linklocal"], EnaAllowance.All.Select(a => a.Name));
+        Assert.All(EnaAllowance.All, a => Assert.Contains(a.Condition, AlertConditions.All));
+        Assert.Equal("ena_bw_out_allowance_exceeded_total", EnaAllowance.All[1].Counter);
     }
 
     private static string Normalize(string s) => string.Join(' ', s.Split((char[])[' ', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries));

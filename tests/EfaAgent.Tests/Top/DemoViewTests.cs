@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Text.RegularExpressions;
 using EfaAgent.Tests.Support;
 
 namespace EfaAgent.Tests.Top;
@@ -8,7 +9,7 @@ namespace EfaAgent.Tests.Top;
 /// The README's first command: <c>efa-agent demo</c> on a terminal shows the node in top, labelled
 /// simulated, while it serves <c>/metrics</c>; <c>--nodes N</c> shows a job. On a pipe it stays a plain agent.
 /// </summary>
-public sealed class DemoViewTests
+public sealed partial class DemoViewTests
 {
     [Fact]
     public async Task Demo_on_a_terminal_shows_the_simulated_node_live_and_keeps_serving_metrics()
@@ -41,6 +42,14 @@ public sealed class DemoViewTests
         Assert.Contains("job of 3 nodes", screen, StringComparison.Ordinal);
         Assert.Contains("[SIMULATED: 3 of 3 nodes]", screen, StringComparison.Ordinal);
         Assert.Contains($"127.0.0.1:{port + 2}", screen, StringComparison.Ordinal);
+
+        // The last node runs NCCL on sockets: zoomed in, once the agent's slow lane has read the ENA
+        // allowance counters twice, its ENA lines show the drops of the last interval.
+        tmux.Keys("j", "j", "Enter");
+        var node = await tmux.WaitForAsync(
+            s => s.Contains("scenario socket-fallback]", StringComparison.Ordinal) && EnaDropsRegex().IsMatch(s),
+            "the ENA allowance drops on the zoomed socket-fallback node");
+        Assert.Contains("over their bw_in, bw_out, pps allowances: AWS queues or drops packets", node, StringComparison.Ordinal);
         tmux.Keys("q");
         await tmux.WaitForAsync(s => s.Contains("DEMO-EXITED 0", StringComparison.Ordinal), "the demo exiting with 0");
     }
@@ -72,6 +81,9 @@ public sealed class DemoViewTests
         Assert.Contains("a SIMULATED job of 2 p4d.24xlarge nodes", demo.Output, StringComparison.Ordinal);
         Assert.DoesNotContain('\x1b', demo.Output);
     }
+
+    [GeneratedRegex(@"rdmap16s27 .* ens32 .* (bw_in|bw_out|pps) \+[0-9]")]
+    private static partial Regex EnaDropsRegex();
 
     /// <summary>The first of <paramref name="count"/> consecutive free ports on 127.0.0.1.</summary>
     private static int ConsecutiveFreePorts(int count)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.RegularExpressions;
 using EfaAgent.Agent.Scrape;
 using EfaAgent.Agent.Top;
@@ -9,15 +10,37 @@ namespace EfaAgent.Tests.Top;
 /// <summary>
 /// Known scrapes for the view: the golden exposition of the agent on the p4d fixture with the fake
 /// NVML (a real agent's output, GPU 5 lost), with its volatile values fixed and counters moved by
-/// known amounts between two scrapes one second apart.
+/// known amounts between two scrapes one second apart. The ENA allowance counters of the ethtool
+/// collector are added for the four ENA netdevs (the fixture has no ethtool), at zero but for 3 old
+/// link-local drops on ens32.
 /// </summary>
 public static partial class TopInputs
 {
     /// <summary>The Unix time of the agent's last sample in every input.</summary>
     public const double LastSample = 1_800_000_000;
 
-    /// <summary>The base exposition, volatile values fixed.</summary>
-    public static string Base() => VolatileRegex().Replace(File.ReadAllText(Repo.PathTo("tests", "golden", "e2e", "p4d-gpu.prom")), m => m.Groups[1].Value switch
+    /// <summary>The ENA netdevs of the fixture, one per EFA device.</summary>
+    public static readonly string[] EnaNetdevs = ["ens32", "ens65", "ens130", "ens163"];
+
+    /// <summary>The base exposition, volatile values fixed, with the ENA allowance counters.</summary>
+    public static string Base() => Set(WithEnaAllowances(Fixture()), "ena_linklocal_allowance_exceeded_total{device=\"ens32\"", 3);
+
+    private static string WithEnaAllowances(string text)
+    {
+        var s = new StringBuilder(text);
+        foreach (var a in EnaAllowance.All)
+        {
+            s.Append(CultureInfo.InvariantCulture, $"# TYPE {a.Counter} counter\n");
+            foreach (var dev in EnaNetdevs)
+            {
+                s.Append(CultureInfo.InvariantCulture, $"{a.Counter}{{device=\"{dev}\"}} 0\n");
+            }
+        }
+
+        return s.ToString();
+    }
+
+    private static string Fixture() => VolatileRegex().Replace(File.ReadAllText(Repo.PathTo("tests", "golden", "e2e", "p4d-gpu.prom")), m => m.Groups[1].Value switch
     {
         "efa_agent_last_sample_timestamp_seconds" => $"{m.Groups[1].Value} {LastSample}",
         "efa_agent_start_time_seconds" => $"{m.Groups[1].Value} {LastSample - 3600}",
@@ -58,14 +81,19 @@ public static partial class TopInputs
         return Bump(after, "netdev_receive_bytes_total{device=\"ens32\"", 250_000);
     }
 
-    /// <summary>NCCL on sockets one second later: EFA flat, 100 MB/s each way on every ENA netdev.</summary>
+    /// <summary>
+    /// NCCL on sockets one second later: EFA flat, 100 MB/s each way on every ENA netdev, over the
+    /// outbound bandwidth allowance (1500 packets) and the packet-rate allowance (400) of each.
+    /// </summary>
     public static string SocketFallback(string before)
     {
         var after = before;
-        foreach (var dev in new[] { "ens32", "ens65", "ens130", "ens163" })
+        foreach (var dev in EnaNetdevs)
         {
             after = Bump(after, $"netdev_transmit_bytes_total{{device=\"{dev}\"", 100e6);
             after = Bump(after, $"netdev_receive_bytes_total{{device=\"{dev}\"", 100e6);
+            after = Bump(after, $"ena_bw_out_allowance_exceeded_total{{device=\"{dev}\"", 1500);
+            after = Bump(after, $"ena_pps_allowance_exceeded_total{{device=\"{dev}\"", 400);
         }
 
         return after;

@@ -28,6 +28,29 @@ public sealed class VerdictTests
     }
 
     [Fact]
+    public void ENA_allowance_drops_in_the_window_name_the_interfaces_and_their_allowances()
+    {
+        var b = TopInputs.Base();
+        var sockets = TopInputs.Node("n", b, TopInputs.SocketFallback(b));
+        var one = TopInputs.Node("n", b, TopInputs.Bump(b, "ena_bw_in_allowance_exceeded_total{device=\"ens65\"", 7));
+
+        var v = Assert.Single(sockets.Verdicts, v => v.Alert == "EnaAllowanceExceeded");
+        Assert.Equal("ENA ens32, ens65 and 2 more over their bw_out, pps allowances: AWS queues or drops packets", v.Text);
+        Assert.Equal(Severity.Warning, v.Severity);
+        Assert.Equal("ENA ens65 over its bw_in allowance: AWS queues or drops packets", Assert.Single(one.Verdicts, v => v.Alert == "EnaAllowanceExceeded").Text);
+    }
+
+    [Fact]
+    public void Old_ENA_allowance_drops_that_do_not_move_are_no_verdict()
+    {
+        var b = TopInputs.Base();
+        var node = TopInputs.Node("n", b, TopInputs.Training(b));
+
+        Assert.Equal(3, Assert.Single(Assert.Single(node.Interfaces, i => i.Device == "ens32").AllowanceDrops, e => e.Counter == "linklocal").Total);
+        Assert.DoesNotContain(node.Verdicts, v => v.Alert == "EnaAllowanceExceeded");
+    }
+
+    [Fact]
     public void Fewer_EFA_devices_than_the_instance_type_are_counted_in_words()
     {
         var b = TopInputs.Set(TopInputs.Base(), "efa_devices ", 2);
