@@ -112,6 +112,18 @@ public static class AlertConditions
     /// <summary>The clock event reasons that mean throttling (sw_power_cap is normal at full load).</summary>
     public static readonly AlertCondition Throttled = new("GpuThermalOrPowerThrottling", "gpu_clock_event_active{reason=~\"hw_slowdown|sw_thermal|hw_thermal|hw_power_brake\"} == 1");
 
+    /// <summary>A GPU's PCIe link trained below its generation.</summary>
+    public static readonly AlertCondition PcieGenerationDown = new("GpuPcieLinkDowntrained", "gpu_pcie_link_generation < gpu_pcie_link_max_generation");
+
+    /// <summary>A GPU's PCIe link trained below its width.</summary>
+    public static readonly AlertCondition PcieWidthDown = new("GpuPcieLinkDowntrained", "gpu_pcie_link_width < gpu_pcie_link_max_width");
+
+    /// <summary>Busy enough that a slow link matters (an idle GPU drops its link speed to save power).</summary>
+    public static readonly AlertCondition PcieGpuBusy = new("GpuPcieLinkDowntrained", "gpu_utilization_ratio > 0.5");
+
+    /// <summary>NVLink links of a GPU are down.</summary>
+    public static readonly AlertCondition NvlinkLinksDown = new("GpuNvlinkLinksDown", "gpu_nvlink_links_active < gpu_nvlink_links");
+
     /// <summary>Uncorrected ECC errors move.</summary>
     public static readonly AlertCondition EccUncorrected = new("GpuEccUncorrectedErrors", "increase(gpu_ecc_errors_total{type=\"uncorrected\",counter=\"volatile\"}[10m]) > 0");
 
@@ -144,7 +156,7 @@ public static class AlertConditions
     [
         GpusBusy, EnaTransmitBusy, EnaReceiveBusy, EfaBusy, VirtualInterfaces, EfaDevicesMissing, NotSampling, CollectorFailing,
         RxDrops, RetransmitRatio, RetransmitTimeouts, RemoteUnresponsive, RemoteImpaired, ReadWorkRequestErrors, WriteWorkRequestErrors,
-        CommandErrors, CommandsUncompleted, GpuLost, NvmlDown, NvidiaInstanceTypes, NvmlStalled, CriticalXid, Throttled, EccUncorrected,
+        CommandErrors, CommandsUncompleted, GpuLost, NvmlDown, NvidiaInstanceTypes, NvmlStalled, CriticalXid, Throttled, PcieGenerationDown, PcieWidthDown, PcieGpuBusy, NvlinkLinksDown, EccUncorrected,
         RemappedRowsFailed, RemappedRowsPending, EnaAllowanceExceeded, .. EnaAllowance.All.Select(a => a.Condition),
     ];
 }

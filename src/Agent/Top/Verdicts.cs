@@ -91,6 +91,37 @@ public static class Verdicts
         {
             list.Add(new Verdict(Severity.Warning, $"GPU {g.Index} throttled ({string.Join(", ", g.Throttle)})", AlertConditions.Throttled.Rule));
         }
+
+        LinkVerdicts(m, list);
+    }
+
+    /// <summary>A busy GPU on a downtrained PCIe link, and NVLink links down.</summary>
+    private static void LinkVerdicts(Scrape.MetricSet m, List<Verdict> list)
+    {
+        foreach (var width in m.Series("gpu_pcie_link_width"))
+        {
+            var gpu = width.Label("gpu");
+            var gen = m.Value("gpu_pcie_link_generation", ("gpu", gpu));
+            var maxGen = m.Value("gpu_pcie_link_max_generation", ("gpu", gpu));
+            var maxWidth = m.Value("gpu_pcie_link_max_width", ("gpu", gpu));
+            var busy = m.Value("gpu_utilization_ratio", ("gpu", gpu)) > AlertConditions.PcieGpuBusy.Threshold;
+            if (busy && (gen < maxGen || width.Value < maxWidth))
+            {
+                list.Add(new Verdict(Severity.Warning,
+                    string.Create(CultureInfo.InvariantCulture, $"GPU {gpu} PCIe link at Gen{gen} x{width.Value}, can do Gen{maxGen} x{maxWidth}"),
+                    AlertConditions.PcieWidthDown.Rule));
+            }
+        }
+
+        foreach (var active in m.Series("gpu_nvlink_links_active"))
+        {
+            if (m.Value("gpu_nvlink_links", ("gpu", active.Label("gpu"))) is { } links && active.Value < links)
+            {
+                list.Add(new Verdict(Severity.Warning,
+                    string.Create(CultureInfo.InvariantCulture, $"GPU {active.Label("gpu")} has {active.Value} of {links} NVLink links up"),
+                    AlertConditions.NvlinkLinksDown.Rule));
+            }
+        }
     }
 
     private static void EfaVerdicts(Input input, List<Verdict> list)

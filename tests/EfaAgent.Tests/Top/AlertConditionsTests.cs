@@ -48,7 +48,7 @@ public sealed class AlertConditionsTests
         Assert.Equal(0.5, AlertConditions.GpusBusy.Threshold);
         Assert.Equal(10e6, AlertConditions.EnaTransmitBusy.Threshold);
         Assert.Equal(60, AlertConditions.NotSampling.Threshold);
-        Assert.Contains("79", AlertConditions.CriticalXid.Alternatives);
+        Assert.Equal(["reset_gpu", "reboot_node"], AlertConditions.CriticalXid.Alternatives);
         Assert.DoesNotContain("sw_power_cap", AlertConditions.Throttled.Alternatives);
         Assert.Matches(AlertConditions.VirtualInterfaces.NegativeRegex, "veth1234");
         Assert.DoesNotMatch(AlertConditions.VirtualInterfaces.NegativeRegex, "ens32");

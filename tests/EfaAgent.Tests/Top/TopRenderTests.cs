@@ -58,7 +58,7 @@ public sealed class TopRenderTests
 
         // Wide, the moving allowances come first with their increase, before the EFA port's old errors.
         var wide = Assert.Single(NodeRenderer.Render(node, 160), l => l.Text.StartsWith("rdmap16s27 ", StringComparison.Ordinal));
-        Assert.StartsWith("bw_out +1500 pps +400 rdma", wide.Spans[^1].Text, StringComparison.Ordinal);
+        Assert.StartsWith("bw_out +1500 pps +400 ", wide.Spans[^1].Text, StringComparison.Ordinal);
 
         Assert.Equal(2 * TopInputs.EnaNetdevs.Length, node.Totals.ErrorsMoving);
     }

@@ -28,6 +28,32 @@ public sealed class VerdictTests
     }
 
     [Fact]
+    public void A_busy_GPU_on_a_downtrained_PCIe_link_and_NVLink_links_down_follow_their_rules()
+    {
+        var b = TopInputs.Set(TopInputs.Set(TopInputs.Base(), "gpu_pcie_link_width{gpu=\"3\"", 8), "gpu_nvlink_links_active{gpu=\"2\"", 16);
+        b = TopInputs.Set(b, "gpu_pcie_link_generation{gpu=\"4\"", 3);
+        b = TopInputs.Set(b, "gpu_utilization_ratio{gpu=\"4\"", 0.1);
+        var node = TopInputs.Node("n", b, TopInputs.Training(b));
+
+        var pcie = Assert.Single(node.Verdicts, v => v.Alert == "GpuPcieLinkDowntrained");
+        Assert.Equal(("GPU 3 PCIe link at Gen5 x8, can do Gen5 x16", Severity.Warning), (pcie.Text, pcie.Severity));
+        var nvlink = Assert.Single(node.Verdicts, v => v.Alert == "GpuNvlinkLinksDown");
+        Assert.Equal("GPU 2 has 16 of 18 NVLink links up", nvlink.Text);
+    }
+
+    [Fact]
+    public void An_Xid_that_needs_a_reset_or_a_reboot_is_critical_and_an_application_fault_is_not()
+    {
+        var b = TopInputs.Base();
+        var after = TopInputs.Bump(TopInputs.Bump(b, "gpu_xid_errors_total{gpu=\"1\",uuid=\"GPU-fa6e0000-0000-4000-8000-000000000001\",pci_bus_id=\"00000000:20:00.0\",xid=\"79\"", 1),
+            "gpu_xid_errors_total{gpu=\"2\",uuid=\"GPU-fa6e0000-0000-4000-8000-000000000002\",pci_bus_id=\"00000000:30:00.0\",xid=\"13\"", 1);
+        var node = TopInputs.Node("n", b, after);
+
+        var xid = Assert.Single(node.Verdicts, v => v.Alert == "GpuCriticalXid");
+        Assert.Equal(("GPU 1 Xid 79", Severity.Critical), (xid.Text, xid.Severity));
+    }
+
+    [Fact]
     public void ENA_allowance_drops_in_the_window_name_the_interfaces_and_their_allowances()
     {
         var b = TopInputs.Base();
