@@ -2,6 +2,7 @@ using EfaAgent.Agent.Hosting;
 using EfaAgent.Agent.Options;
 using EfaAgent.Agent.Top;
 using EfaAgent.Collectors.Gpu;
+using EfaAgent.Collectors.Nvml;
 
 namespace EfaAgent.Agent.Demo;
 

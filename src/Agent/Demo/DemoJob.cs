@@ -3,6 +3,7 @@ using EfaAgent.Agent.Jobs;
 using EfaAgent.Agent.Options;
 using EfaAgent.Agent.Scrape;
 using EfaAgent.Agent.Top;
+using EfaAgent.Collectors.Nvml;
 using EfaAgent.Collectors;
 using EfaAgent.Collectors.Gpu;
 using Microsoft.Extensions.Logging;

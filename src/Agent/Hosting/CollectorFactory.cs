@@ -1,4 +1,5 @@
 using EfaAgent.Agent.Options;
+using EfaAgent.Collectors.Nvml;
 using EfaAgent.Collectors;
 using EfaAgent.Collectors.Efa;
 using EfaAgent.Collectors.Ethtool;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using EfaAgent.Collectors.Model;
+using EfaAgent.Collectors.Nvml;
 using Microsoft.Extensions.Logging;
 
 namespace EfaAgent.Collectors.Gpu;

@@ -1,4 +1,5 @@
 using EfaAgent.Collectors.Model;
+using EfaAgent.Collectors.Nvml;
 
 namespace EfaAgent.Collectors.Gpu;
 

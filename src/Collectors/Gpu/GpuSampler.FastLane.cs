@@ -1,3 +1,4 @@
+using EfaAgent.Collectors.Nvml;
 using M = EfaAgent.Collectors.Gpu.GpuMetrics;
 
 namespace EfaAgent.Collectors.Gpu;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using EfaAgent.Collectors.Nvml;
 using Microsoft.Extensions.Logging;
 
 namespace EfaAgent.Collectors.Gpu;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using EfaAgent.Collectors.Model;
+using EfaAgent.Collectors.Nvml;
 using M = EfaAgent.Collectors.Gpu.GpuMetrics;
 
 namespace EfaAgent.Collectors.Gpu;

@@ -1,4 +1,5 @@
 using EfaAgent.Collectors.Model;
+using EfaAgent.Collectors.Nvml;
 using Microsoft.Extensions.Logging;
 using M = EfaAgent.Collectors.Gpu.GpuMetrics;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using EfaAgent.Collectors.Derive;
+using EfaAgent.Collectors.Nvml;
 using M = EfaAgent.Collectors.Gpu.GpuMetrics;
 
 namespace EfaAgent.Collectors.Gpu;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using EfaAgent.Collectors.Nvml;
 
 namespace EfaAgent.Collectors.Gpu;
 

@@ -1,3 +1,4 @@
+using EfaAgent.Collectors.Nvml;
 using Microsoft.Extensions.Logging;
 
 namespace EfaAgent.Collectors.Gpu;

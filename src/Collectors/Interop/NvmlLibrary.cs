@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using System.Text;
-using EfaAgent.Collectors.Gpu;
+using EfaAgent.Collectors.Nvml;
 using Native = EfaAgent.Collectors.Interop.Interop.Nvml;
 
 namespace EfaAgent.Collectors.Interop;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using EfaAgent.Collectors.Gpu;
+using EfaAgent.Collectors.Nvml;
 using EfaAgent.Tests.Support;
 
 namespace EfaAgent.Tests.Gpu;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using EfaAgent.Collectors.Gpu;
+using EfaAgent.Collectors.Nvml;
 using EfaAgent.Collectors.Sysfs;
 
 namespace EfaAgent.Agent.Doctor.Checks;

@@ -1,4 +1,4 @@
-namespace EfaAgent.Collectors.Gpu;
+namespace EfaAgent.Collectors.Nvml;
 
 /// <summary>
 /// Names of NVML return codes for labels and logs. A code this build does not know (a newer driver's)

@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 
-namespace EfaAgent.Collectors.Gpu;
+namespace EfaAgent.Collectors.Nvml;
 
 /// <summary>
 /// <c>nvmlReturn_t</c> as of API version 13. Newer drivers add codes: a value outside this list is a

@@ -1,8 +1,8 @@
-namespace EfaAgent.Collectors.Gpu;
+namespace EfaAgent.Collectors.Nvml;
 
 /// <summary>
 /// The part of NVML the GPU collector uses, one method per NVML entry point (nvml.h, API version 13). The real
-/// binding (<see cref="Interop.NvmlLibrary"/>) and <see cref="SimulatedNvml"/> implement it. Every
+/// binding (<c>Interop.NvmlLibrary</c>) and the simulator (<c>Gpu.SimulatedNvml</c>) implement it. Every
 /// method returns NVML's own code; a method whose entry point the loaded library lacks returns
 /// <see cref="NvmlReturn.FunctionNotFound"/>. Calls may block: the collector makes them only from its
 /// worker thread. Methods used on every tick neither allocate nor throw.
