@@ -153,8 +153,41 @@ public sealed class DoctorPeerTests(FakeNvmlBuild build) : IClassFixture<FakeNvm
                 return null;
             }
 
+            // A fresh veth pair may take a moment (link up, ARP) before the first SYN crosses it; on a
+            // loaded machine that moment can exceed the doctor's timeout. Wait until the peer's kernel
+            // answers a port without the rule with a reset, so the test measures the rule, not the link.
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            while (!AnswersWithReset(dropping.Address, DroppedPort + 1))
+            {
+                if (DateTime.UtcNow > deadline)
+                {
+                    dropping.Dispose();
+                    why = $"the namespace's address {dropping.Address} did not answer within 15 s";
+                    return null;
+                }
+
+                Thread.Sleep(100);
+            }
+
             why = null;
             return dropping;
+        }
+
+        private static bool AnswersWithReset(string address, int port)
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                return socket.ConnectAsync(IPAddress.Parse(address), port).Wait(TimeSpan.FromSeconds(2)); // connected: reachable too
+            }
+            catch (AggregateException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
+            {
+                return true;
+            }
+            catch (AggregateException e) when (e.InnerException is SocketException)
+            {
+                return false;
+            }
         }
 
         public void Dispose()
