@@ -10,12 +10,13 @@
 # collectors only) for 1 and 16 concurrent scrapers, scrape latency, RSS idle and after a burst,
 # tick overruns during the burst, and a long run's RSS and CPU over time.
 #
-# CPU is user+sys time of each process from /proc/<pid>/stat, never wall time: the figures that
+# CPU is the on-CPU time of each process (the scheduler's count, /proc/<pid>/task/*/schedstat, for
+# the ticks; utime+stime from /proc/<pid>/stat for the scrapes), never wall time: the figures that
 # matter are the ratios, measured side by side in the same minutes on the same (shared) machine.
 #
 # Environment:
 #   AGENT=<path>        a published efa-agent to use instead of building one
-#   TICK_SECONDS=30     length of each CPU-per-tick measurement
+#   TICK_SECONDS=60     length of each CPU-per-tick measurement
 #   SCRAPE_SECONDS=20   length of each scrape measurement
 #   BURST=1600          scrapes in the unthrottled 16-scraper burst
 #   LONG_SECONDS=600    length of the long run (0 skips it)
@@ -26,7 +27,7 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-tick_seconds="${TICK_SECONDS:-30}"
+tick_seconds="${TICK_SECONDS:-60}"
 scrape_seconds="${SCRAPE_SECONDS:-20}"
 burst="${BURST:-1600}"
 long_seconds="${LONG_SECONDS:-600}"
@@ -75,6 +76,9 @@ devices="$(find "$tree/sys/class/infiniband/" -mindepth 1 -maxdepth 1 | wc -l)"
 interfaces="$(($(wc -l <"$tree/proc/net/dev") - 2))"
 
 # ---- helpers ------------------------------------------------------------------------------------
+# On-CPU time in ns of every thread (the scheduler's own count, finer than /proc/<pid>/stat's clock
+# ticks); for the steady tick phase, where no thread comes or goes.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f", s }'; }
 cpu() { awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/stat"; }
 rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 now() { date +%s.%N; }
@@ -89,8 +93,11 @@ wait_up() {
     exit 1
 }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# The agent runs with the environment its systemd unit gives it (the malloc settings).
+unit_env="$(sed -n 's/^Environment=//p' "$repo/deploy/systemd/efa-agent.service")"
 start_agent() { # interval port
-    "$agent" --path.sysfs="$tree/sys" --path.procfs="$tree/proc" --no-collector.gpu \
+    # shellcheck disable=SC2086 # the unit's Environment= line is a list of assignments
+    env $unit_env "$agent" --path.sysfs="$tree/sys" --path.procfs="$tree/proc" --no-collector.gpu \
         --sample.interval="$1" --web.listen-address="127.0.0.1:$2" --log.level=warn >>"$work/agent.log" 2>&1 &
     pids+=($!)
     wait_up "$2" /healthz
@@ -113,15 +120,15 @@ for ms in 100 250; do
     pids+=($!)
     fpid=$!
     sleep 3
-    t0="$(metric "$port" efa_agent_ticks_total)"; a0="$(cpu "$apid")"; f0="$(cpu "$fpid")"; w0="$(now)"
+    t0="$(metric "$port" efa_agent_ticks_total)"; a0="$(cpu_ns "$apid")"; f0="$(cpu_ns "$fpid")"; w0="$(now)"
     sleep "$tick_seconds"
-    a1="$(cpu "$apid")"; f1="$(cpu "$fpid")"; w1="$(now)"; t1="$(metric "$port" efa_agent_ticks_total)"
+    a1="$(cpu_ns "$apid")"; f1="$(cpu_ns "$fpid")"; w1="$(now)"; t1="$(metric "$port" efa_agent_ticks_total)"
     wall="$(calc %.3f "$w1 - $w0")"
     floor_ticks="$(calc %.0f "$wall * 1000 / $ms")"
-    tick_agent[$ms]="$(calc %.3f "($a1 - $a0) * 1000 / $hz / ($t1 - $t0)")"
-    tick_floor[$ms]="$(calc %.3f "($f1 - $f0) * 1000 / $hz / $floor_ticks")"
-    share_agent[$ms]="$(calc %.2f "($a1 - $a0) * 100 / $hz / $wall")"
-    share_floor[$ms]="$(calc %.2f "($f1 - $f0) * 100 / $hz / $wall")"
+    tick_agent[$ms]="$(calc %.3f "($a1 - $a0) / 1e6 / ($t1 - $t0)")"
+    tick_floor[$ms]="$(calc %.3f "($f1 - $f0) / 1e6 / $floor_ticks")"
+    share_agent[$ms]="$(calc %.2f "($a1 - $a0) / 1e7 / $wall")"
+    share_floor[$ms]="$(calc %.2f "($f1 - $f0) / 1e7 / $wall")"
     kill "$fpid"
     if [ "$ms" = 250 ]; then kill "$apid"; fi
     if [ "$ms" = 100 ]; then agent_port="$port"; agent_pid="$apid"; fi
@@ -207,8 +214,8 @@ mkdir -p "$(dirname "$out")"
     echo
     echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "- tree: tests/fixtures/p5-617 ($devices RDMA devices, $counter_files fast-lane counter files; the floor opened $floor_files) with $interfaces interfaces in /proc/net/dev"
-    echo "- efa-agent: NativeAOT, \`--no-collector.gpu\`; node_exporter $ne_version with only \`--collector.infiniband --collector.netdev --no-collector.netdev.netlink\`"
-    echo "- CPU = utime+stime from /proc/<pid>/stat (resolution 1/$hz s); the agent's CPU per scrape has its sampler's measured cost per tick taken away"
+    echo "- efa-agent: NativeAOT, \`--no-collector.gpu\`, with the unit's environment ($unit_env); node_exporter $ne_version with only \`--collector.infiniband --collector.netdev --no-collector.netdev.netlink\`"
+    echo "- CPU per tick: on-CPU ns of all threads from /proc/<pid>/task/*/schedstat over ${tick_seconds} s, agent and floor side by side; CPU per scrape: utime+stime from /proc/<pid>/stat (1/$hz s), the agent's with its sampler's measured cost per tick taken away"
     echo
     echo "| figure | efa-agent | reference | ratio |"
     echo "|---|---|---|---|"
