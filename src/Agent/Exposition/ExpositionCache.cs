@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Compression;
 using EfaAgent.Agent.Sampling;
 using Microsoft.AspNetCore.Http;
@@ -21,7 +22,7 @@ public sealed class ExpositionCache : IDisposable
     private readonly SnapshotStore _store;
     private readonly CollectorRegistry _registry;
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly Rendered?[] _cache = new Rendered?[4];
+    private readonly Body?[] _cache = new Body?[4];
     private readonly Counter.Child[] _renders = new Counter.Child[4];
     private readonly MemoryStream _scratch = new();
 
@@ -40,40 +41,58 @@ public sealed class ExpositionCache : IDisposable
         }
     }
 
-    /// <summary>How many times a variant has been rendered.</summary>
-    public long Renders(ExpositionFormat format, bool gzip) => (long)_renders[Index(format, gzip)].Value;
-
     /// <summary>Answers a GET or HEAD of <c>/metrics</c>.</summary>
     public async Task ServeAsync(HttpContext context)
     {
         var request = context.Request;
         var format = ExpositionNegotiation.Format(request.Headers.Accept);
         var gzip = ExpositionNegotiation.Gzip(request.Headers.AcceptEncoding);
-        var body = await GetAsync(format, gzip, context.RequestAborted).ConfigureAwait(false);
-
-        var response = context.Response;
-        response.ContentType = ExpositionNegotiation.ContentType(format);
-        response.Headers.Vary = "Accept, Accept-Encoding";
-        if (gzip)
+        var body = await AcquireAsync(format, gzip, context.RequestAborted).ConfigureAwait(false);
+        try
         {
-            response.Headers.ContentEncoding = "gzip";
+            var response = context.Response;
+            response.ContentType = ExpositionNegotiation.ContentType(format);
+            response.Headers.Vary = "Accept, Accept-Encoding";
+            if (gzip)
+            {
+                response.Headers.ContentEncoding = "gzip";
+            }
+
+            response.ContentLength = body.Bytes.Length;
+            if (!HttpMethods.IsHead(request.Method))
+            {
+                await response.Body.WriteAsync(body.Bytes, context.RequestAborted).ConfigureAwait(false);
+            }
         }
-
-        response.ContentLength = body.Length;
-        if (!HttpMethods.IsHead(request.Method))
+        finally
         {
-            await response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
+            body.Release();
         }
     }
 
-    /// <summary>The bytes of a variant for the store's current snapshot, rendered now if they are not yet.</summary>
-    public async ValueTask<ReadOnlyMemory<byte>> GetAsync(ExpositionFormat format, bool gzip, CancellationToken cancel = default)
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        for (var i = 0; i < _cache.Length; i++)
+        {
+            _cache[i]?.Release();
+            _cache[i] = null;
+        }
+
+        _gate.Dispose();
+        _scratch.Dispose();
+    }
+
+    private static int Index(ExpositionFormat format, bool gzip) => (format == ExpositionFormat.OpenMetricsText ? 2 : 0) + (gzip ? 1 : 0);
+
+    /// <summary>The body of a variant for the store's current snapshot, rendered now if it is not yet; the caller releases it.</summary>
+    private async ValueTask<Body> AcquireAsync(ExpositionFormat format, bool gzip, CancellationToken cancel)
     {
         var i = Index(format, gzip);
         var cached = Volatile.Read(ref _cache[i]);
-        if (cached is not null && cached.Version == _store.Version)
+        if (cached is not null && cached.Version == _store.Version && cached.TryAcquire())
         {
-            return cached.Bytes;
+            return cached;
         }
 
         await _gate.WaitAsync(cancel).ConfigureAwait(false);
@@ -85,11 +104,13 @@ public sealed class ExpositionCache : IDisposable
             cached = _cache[i];
             if (cached is null || cached.Version != version)
             {
-                cached = gzip ? Compress(format, await PlainAsync(format, version).ConfigureAwait(false), version) : await PlainAsync(format, version).ConfigureAwait(false);
-                Volatile.Write(ref _cache[i], cached);
+                var plain = await PlainAsync(format, version).ConfigureAwait(false);
+                cached = gzip ? Compress(format, plain, version) : plain;
             }
 
-            return cached.Bytes;
+            // Under the gate nothing replaces the cached body, so the cache's own reference holds it.
+            cached.TryAcquire();
+            return cached;
         }
         finally
         {
@@ -97,17 +118,8 @@ public sealed class ExpositionCache : IDisposable
         }
     }
 
-    /// <inheritdoc />
-    public void Dispose()
-    {
-        _gate.Dispose();
-        _scratch.Dispose();
-    }
-
-    private static int Index(ExpositionFormat format, bool gzip) => (format == ExpositionFormat.OpenMetricsText ? 2 : 0) + (gzip ? 1 : 0);
-
-    /// <summary>The uncompressed bytes of <paramref name="format"/> at <paramref name="version"/>; called under the gate.</summary>
-    private async ValueTask<Rendered> PlainAsync(ExpositionFormat format, long version)
+    /// <summary>The uncompressed body of <paramref name="format"/> at <paramref name="version"/>; called under the gate.</summary>
+    private async ValueTask<Body> PlainAsync(ExpositionFormat format, long version)
     {
         var i = Index(format, gzip: false);
         var cached = _cache[i];
@@ -116,27 +128,77 @@ public sealed class ExpositionCache : IDisposable
             return cached;
         }
 
-        // Counted first, so a render shows itself. The scratch stream keeps its capacity between
-        // renders; only the finished body is a new array.
+        // Counted first, so a render shows itself.
         _renders[i].Inc();
         _scratch.SetLength(0);
         await _registry.CollectAndExportAsTextAsync(_scratch, format, CancellationToken.None).ConfigureAwait(false);
-        cached = new Rendered(version, _scratch.ToArray());
-        Volatile.Write(ref _cache[i], cached);
-        return cached;
+        return Install(i, version);
     }
 
-    private Rendered Compress(ExpositionFormat format, Rendered plain, long version)
+    private Body Compress(ExpositionFormat format, Body plain, long version)
     {
-        _renders[Index(format, gzip: true)].Inc();
+        var i = Index(format, gzip: true);
+        _renders[i].Inc();
         _scratch.SetLength(0);
         using (var gz = new GZipStream(_scratch, CompressionLevel.Fastest, leaveOpen: true))
         {
             gz.Write(plain.Bytes.Span);
         }
 
-        return new Rendered(version, _scratch.ToArray());
+        return Install(i, version);
     }
 
-    private sealed record Rendered(long Version, ReadOnlyMemory<byte> Bytes);
+    /// <summary>Copies the scratch stream into a pooled body that replaces variant <paramref name="i"/>'s.</summary>
+    private Body Install(int i, long version)
+    {
+        var length = (int)_scratch.Length;
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        _scratch.GetBuffer().AsSpan(0, length).CopyTo(buffer);
+        var body = new Body(version, buffer, length);
+        var old = _cache[i];
+        Volatile.Write(ref _cache[i], body);
+        old?.Release();
+        return body;
+    }
+
+    /// <summary>
+    /// A rendered body in a pooled buffer, shared by the scrapes that serve it: the cache holds one
+    /// reference and each scrape one while it writes; the last release returns the buffer to the
+    /// pool, so a steady stream of snapshots renders into the same few buffers instead of a new
+    /// 100+ KB array each time.
+    /// </summary>
+    private sealed class Body(long version, byte[] buffer, int length)
+    {
+        private int _references = 1;
+
+        public long Version { get; } = version;
+
+        public ReadOnlyMemory<byte> Bytes { get; } = buffer.AsMemory(0, length);
+
+        /// <summary>Takes a reference; false when the body was already given back.</summary>
+        public bool TryAcquire()
+        {
+            var n = Volatile.Read(ref _references);
+            while (n > 0)
+            {
+                var seen = Interlocked.CompareExchange(ref _references, n + 1, n);
+                if (seen == n)
+                {
+                    return true;
+                }
+
+                n = seen;
+            }
+
+            return false;
+        }
+
+        public void Release()
+        {
+            if (Interlocked.Decrement(ref _references) == 0)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
 }
