@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Compression;
 using EfaAgent.Agent.Sampling;
 using Microsoft.AspNetCore.Http;
@@ -16,6 +15,8 @@ namespace EfaAgent.Agent.Exposition;
 /// </summary>
 public sealed class ExpositionCache : IDisposable
 {
+    private const int MaxSpares = 4;
+
     private static readonly string[] Formats = ["text", "openmetrics"];
     private static readonly string[] Encodings = ["identity", "gzip"];
 
@@ -25,6 +26,7 @@ public sealed class ExpositionCache : IDisposable
     private readonly Body?[] _cache = new Body?[4];
     private readonly Counter.Child[] _renders = new Counter.Child[4];
     private readonly MemoryStream _scratch = new();
+    private readonly Stack<byte[]> _spares = new();
 
     /// <summary>Creates the cache over <paramref name="registry"/> (which the bridge fills from <paramref name="store"/>).</summary>
     public ExpositionCache(SnapshotStore store, CollectorRegistry registry)
@@ -152,22 +154,54 @@ public sealed class ExpositionCache : IDisposable
     private Body Install(int i, long version)
     {
         var length = (int)_scratch.Length;
-        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        var buffer = Rent(length);
         _scratch.GetBuffer().AsSpan(0, length).CopyTo(buffer);
-        var body = new Body(version, buffer, length);
+        var body = new Body(this, version, buffer, length);
         var old = _cache[i];
         Volatile.Write(ref _cache[i], body);
         old?.Release();
         return body;
     }
 
+    /// <summary>A spare buffer of at least <paramref name="length"/> bytes, or a new one with room to grow.</summary>
+    private byte[] Rent(int length)
+    {
+        lock (_spares)
+        {
+            while (_spares.TryPop(out var spare))
+            {
+                if (spare.Length >= length)
+                {
+                    return spare;
+                }
+            }
+        }
+
+        return GC.AllocateUninitializedArray<byte>(length + (length / 8));
+    }
+
+    /// <summary>
+    /// Keeps a buffer no body uses any more for the next render. A few are enough: one per variant in
+    /// use and one being written out; the shared ArrayPool would keep one per thread and per core.
+    /// </summary>
+    private void Return(byte[] buffer)
+    {
+        lock (_spares)
+        {
+            if (_spares.Count < MaxSpares)
+            {
+                _spares.Push(buffer);
+            }
+        }
+    }
+
     /// <summary>
     /// A rendered body in a pooled buffer, shared by the scrapes that serve it: the cache holds one
-    /// reference and each scrape one while it writes; the last release returns the buffer to the
-    /// pool, so a steady stream of snapshots renders into the same few buffers instead of a new
+    /// reference and each scrape one while it writes; the last release gives the buffer back to the
+    /// cache's spares, so a steady stream of snapshots renders into the same few buffers instead of a new
     /// 100+ KB array each time.
     /// </summary>
-    private sealed class Body(long version, byte[] buffer, int length)
+    private sealed class Body(ExpositionCache owner, long version, byte[] buffer, int length)
     {
         private int _references = 1;
 
@@ -197,7 +231,7 @@ public sealed class ExpositionCache : IDisposable
         {
             if (Interlocked.Decrement(ref _references) == 0)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                owner.Return(buffer);
             }
         }
     }
