@@ -9,6 +9,8 @@ public class CounterParserTests
     [InlineData("0\n", 0UL)]
     [InlineData("123456789\n", 123456789UL)]
     [InlineData("18446744073709551615\n", ulong.MaxValue)]
+    [InlineData("018446744073709551615\n", ulong.MaxValue)]
+    [InlineData("18446744073709551609\n", 18446744073709551609UL)]
     [InlineData("  42  \n", 42UL)]
     public void Parses_unsigned_64_bit_decimal_values(string text, ulong expected)
     {
@@ -25,6 +27,9 @@ public class CounterParserTests
     [InlineData("-1\n", CounterStatus.Malformed)]
     [InlineData("1 2\n", CounterStatus.Malformed)]
     [InlineData("18446744073709551616\n", CounterStatus.Overflow)]
+    [InlineData("18446744073709551619\n", CounterStatus.Overflow)]
+    [InlineData("18446744073709551620\n", CounterStatus.Overflow)]
+    [InlineData("28446744073709551615\n", CounterStatus.Overflow)]
     [InlineData("99999999999999999999999\n", CounterStatus.Overflow)]
     public void Rejects_what_is_not_a_counter_and_says_why(string text, CounterStatus expected)
     {

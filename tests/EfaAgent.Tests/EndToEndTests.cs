@@ -21,6 +21,7 @@ public partial class EndToEndTests
         "efa_agent_ticks_total",
         "efa_agent_tick_overruns_total",
         "efa_agent_start_time_seconds",
+        "efa_agent_exposition_renders_total",
     ];
 
     public static TheoryData<string> Fixtures => new() { "p4d-postsplit", "p5-617", "presplit-4x", "mlx5-beside-efa", "malformed" };

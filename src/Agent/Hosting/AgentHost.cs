@@ -19,8 +19,8 @@ using ICollector = EfaAgent.Collectors.ICollector;
 namespace EfaAgent.Agent.Hosting;
 
 /// <summary>
-/// Builds and runs the agent: the Generic Host with Kestrel serving <c>/metrics</c> through
-/// prometheus-net, the sampling loop as a hosted service, systemd integration, and Serilog.
+/// Builds and runs the agent: the Generic Host with Kestrel serving <c>/metrics</c> from the
+/// <see cref="ExpositionCache"/>, the sampling loop as a hosted service, systemd integration, and Serilog.
 /// </summary>
 public static class AgentHost
 {
@@ -101,14 +101,9 @@ public static class AgentHost
 
         var app = builder.Build();
         var sampling = app.Services.GetRequiredService<SamplingService>();
-        var registry = app.Services.GetRequiredService<CollectorRegistry>();
         _ = app.Services.GetRequiredService<PrometheusBridge>();
         app.UseGuards(options, web);
-        app.MapMetrics(settings =>
-        {
-            settings.Registry = registry;
-            settings.EnableOpenMetrics = true;
-        });
+        app.MapMethods("/metrics", WebServer.Methods, app.Services.GetRequiredService<ExpositionCache>().ServeAsync);
         app.MapMethods("/", WebServer.Methods, () => Results.Content(LandingPage.Render(options, collectors, sampling), "text/html; charset=utf-8"));
         app.MapMethods("/healthz", WebServer.Methods, () => sampling.IsHealthy ? Results.Text("ok\n") : Results.Text("not sampling\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         return app;
@@ -125,6 +120,7 @@ public static class AgentHost
         services.AddSingleton(registry);
         services.AddSingleton(new SelfMetrics(collectors.Select(c => c.Name).ToArray(), options.SampleInterval, options.SimulatedShape, scenario));
         services.AddSingleton(sp => new PrometheusBridge(store, registry));
+        services.AddSingleton(sp => new ExpositionCache(store, registry));
         services.AddSingleton<SamplingService>();
         services.AddHostedService(sp => sp.GetRequiredService<SamplingService>());
         services.AddHostedService<WatchdogService>();

@@ -12,6 +12,7 @@ public sealed class SnapshotStore
 {
     private readonly Lock _lock = new();
     private readonly Entry[] _entries;
+    private long _version;
 
     /// <summary>Creates a store for <paramref name="sources"/> sources.</summary>
     public SnapshotStore(int sources)
@@ -25,6 +26,12 @@ public sealed class SnapshotStore
 
     /// <summary>The number of sources.</summary>
     public int Count => _entries.Length;
+
+    /// <summary>
+    /// Changes on every <see cref="Publish"/>: whatever was rendered from the store while it had this
+    /// value can be served again until it changes.
+    /// </summary>
+    public long Version => Volatile.Read(ref _version);
 
     /// <summary>Publishes a finished frame; allocates only when the frame's size changed.</summary>
     public void Publish(int source, Frame frame)
@@ -40,6 +47,7 @@ public sealed class SnapshotStore
 
             e.Layout = frame.Layout;
             values.CopyTo(e.Values);
+            Volatile.Write(ref _version, _version + 1);
         }
     }
 

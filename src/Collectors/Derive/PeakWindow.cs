@@ -6,13 +6,18 @@ namespace EfaAgent.Collectors.Derive;
 /// The highest per-tick rate seen over a trailing window, so that a 15 s scrape still sees a 200 ms
 /// burst that an average over the scrape interval would flatten. A fixed ring of (time, rate) pairs
 /// sized for the window at the sampling interval: no allocation per tick.
+/// <para>
+/// The ring holds only the samples that can still be a peak (a monotonic queue): a sample is dropped
+/// once a later one is at least as high, or once it left the window, so the oldest sample kept is
+/// the peak and a tick costs O(1) amortised, not a scan of the whole window.
+/// </para>
 /// </summary>
 public sealed class PeakWindow
 {
     private readonly long[] _times;
     private readonly double[] _rates;
     private readonly long _windowTicks;
-    private int _next;
+    private int _head;
     private int _count;
     private long _lastTimestamp;
     private bool _primed;
@@ -47,25 +52,48 @@ public sealed class PeakWindow
         }
 
         _lastTimestamp = timestamp;
-        _times[_next] = timestamp;
-        _rates[_next] = delta * (double)Stopwatch.Frequency / elapsed;
-        _next = (_next + 1) % _times.Length;
-        _count = Math.Min(_count + 1, _times.Length);
+        var rate = delta * (double)Stopwatch.Frequency / elapsed;
+
+        // Samples no higher than this one can never be the peak again while it is in the window.
+        while (_count > 0 && _rates[Slot(_count - 1)] <= rate)
+        {
+            _count--;
+        }
+
+        // Only the last `capacity` samples count, as in a plain ring; and what left the window is gone.
+        var oldest = timestamp - _windowTicks;
+        while (_count > 0 && (_count == _times.Length || _times[_head] < oldest))
+        {
+            _head = Slot(1);
+            _count--;
+        }
+
+        var tail = Slot(_count);
+        _times[tail] = timestamp;
+        _rates[tail] = rate;
+        _count++;
     }
 
     /// <summary>The highest rate (per second) over the window ending at <paramref name="now"/>; 0 when none.</summary>
     public double Peak(long now)
     {
-        var peak = 0.0;
+        // Rates fall from head to tail, so the first sample still in the window is the highest.
         var oldest = now - _windowTicks;
         for (var i = 0; i < _count; i++)
         {
-            if (_times[i] >= oldest && _rates[i] > peak)
+            var k = Slot(i);
+            if (_times[k] >= oldest)
             {
-                peak = _rates[i];
+                return _rates[k];
             }
         }
 
-        return peak;
+        return 0.0;
+    }
+
+    private int Slot(int offset)
+    {
+        var k = _head + offset;
+        return k >= _times.Length ? k - _times.Length : k;
     }
 }

@@ -34,6 +34,9 @@ public enum CounterStatus
 /// <summary>Parses the <c>"%llu\n"</c> text of a sysfs counter attribute without allocating.</summary>
 public static class CounterParser
 {
+    private const ulong MaxBeforeLastDigit = ulong.MaxValue / 10;
+    private const ulong MaxLastDigit = ulong.MaxValue % 10;
+
     private static readonly byte[] NotAvailablePrefix = "N/A"u8.ToArray();
 
     /// <summary>Parses one counter value; surrounding ASCII whitespace is ignored.</summary>
@@ -60,8 +63,9 @@ public static class CounterParser
                 return CounterStatus.Malformed;
             }
 
-            // result * 10 + digit > ulong.MaxValue
-            if (result > (ulong.MaxValue - digit) / 10)
+            // result * 10 + digit > ulong.MaxValue, without a division per digit (this runs for
+            // every counter file on every tick).
+            if (result >= MaxBeforeLastDigit && (result > MaxBeforeLastDigit || digit > MaxLastDigit))
             {
                 return CounterStatus.Overflow;
             }
