@@ -53,8 +53,7 @@ public sealed record NodeFacts(string? InstanceTypeName, InstanceType? InstanceT
     {
         var name = RdmaDiscovery.InstanceType(sysfsRoot);
         var efa = RdmaDiscovery.Discover(sysfsRoot).Where(d => d.IsEfa).ToArray();
-        var version = SysfsText.TryRead(Path.Combine(sysfsRoot, "module", "efa", "version"));
-        return new NodeFacts(name, InstanceTypes.Find(name), efa, string.IsNullOrEmpty(version) ? null : version);
+        return new NodeFacts(name, InstanceTypes.Find(name), efa, RdmaDiscovery.EfaDriverVersion(sysfsRoot));
     }
 
 }

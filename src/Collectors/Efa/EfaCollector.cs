@@ -101,11 +101,12 @@ public sealed partial class EfaCollector : ICollector
 
         _unavailable.Clear("", "", "*");
         var instanceType = RdmaDiscovery.InstanceType(_options.SysfsRoot);
-        var signature = Signature(devices, instanceType);
+        var driverVersion = RdmaDiscovery.EfaDriverVersion(_options.SysfsRoot);
+        var signature = Signature(devices, instanceType) + "|driver " + driverVersion;
         if (signature != _signature)
         {
             LogChanges(Devices, devices);
-            Rebuild(devices, instanceType);
+            Rebuild(devices, instanceType, driverVersion);
             _signature = signature;
             Devices = devices;
             DeviceCount = devices.Count;
@@ -201,7 +202,7 @@ public sealed partial class EfaCollector : ICollector
         }
     }
 
-    private void Rebuild(IReadOnlyList<RdmaDevice> devices, string? instanceType)
+    private void Rebuild(IReadOnlyList<RdmaDevice> devices, string? instanceType, string? driverVersion)
     {
         var old = _byPath;
         var byPath = new Dictionary<string, EfaCounter>(StringComparer.Ordinal);
@@ -224,6 +225,10 @@ public sealed partial class EfaCollector : ICollector
         }
 
         constants.Add((b.Add(EfaFamilies.EfaDevices), devices.Count(d => d.IsEfa)));
+        if (driverVersion is not null)
+        {
+            constants.Add((b.Add(EfaFamilies.DriverInfo, driverVersion), 1));
+        }
 
         foreach (var dev in devices)
         {

@@ -23,6 +23,10 @@ internal sealed class EfaFamilies
         "rdma_device_hw_counters_lifespan_seconds", "Cache time of the device counter group (hw_counters/lifespan).",
         MetricType.Gauge, "device");
 
+    public static readonly MetricFamily DriverInfo = new(
+        "efa_driver_info", "The efa kernel module's version (module/efa/version); absent when the module is not loaded.",
+        MetricType.Gauge, "version");
+
     public static readonly MetricFamily NodeInfo = new(
         "efa_node_info", "The EC2 instance type read from DMI (devices/virtual/dmi/id/product_name).",
         MetricType.Gauge, "instance_type");

@@ -48,6 +48,13 @@ public static class RdmaDiscovery
         return string.IsNullOrEmpty(text) ? null : text;
     }
 
+    /// <summary>The efa kernel module's version (<c>module/efa/version</c>, e.g. <c>2.13.0g</c>); null when it is not loaded.</summary>
+    public static string? EfaDriverVersion(string sysfsRoot)
+    {
+        var text = SysfsText.TryRead(Path.Combine(sysfsRoot, "module", "efa", "version"));
+        return string.IsNullOrEmpty(text) ? null : text;
+    }
+
     /// <summary>Maps each interface's MAC (lower case) under <c>class/net/</c> to its name.</summary>
     public static Dictionary<string, string> NetdevsByMac(string sysfsRoot)
     {

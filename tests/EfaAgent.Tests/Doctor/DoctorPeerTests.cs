@@ -69,7 +69,11 @@ public sealed class DoctorPeerTests(FakeNvmlBuild build) : IClassFixture<FakeNvm
     {
         using var nvml = DoctorRun.Gpus(build, "p4d-postsplit");
         using var otherGpus = new FakeNvml(build, "driver 550.54.15\n");
-        await using var peerAgent = AgentProcess.Start([$"--path.sysfs={Repo.Fixture("p5-617", "sys")}", $"--path.procfs={Repo.Fixture("p5-617", "proc")}", $"--nvml.library={otherGpus.LibraryPath}"]);
+        using var peerRoot = new TempDir();
+        var peerSys = peerRoot.CopyFrom(Repo.Fixture("p5-617", "sys"), "sys");
+        Directory.CreateDirectory(Path.Combine(peerSys, "module", "efa"));
+        File.WriteAllText(Path.Combine(peerSys, "module", "efa", "version"), "2.10.0g\n");
+        await using var peerAgent = AgentProcess.Start([$"--path.sysfs={peerSys}", $"--path.procfs={Repo.Fixture("p5-617", "proc")}", $"--nvml.library={otherGpus.LibraryPath}"]);
         await peerAgent.WaitHealthyAsync();
 
         var checks = (await DoctorRun.RunAsync([.. Roots, $"--nvml.library={nvml.LibraryPath}", "--peer=127.0.0.1", $"--web.listen-address=127.0.0.1:{peerAgent.Port}"])).Checks();
@@ -78,6 +82,8 @@ public sealed class DoctorPeerTests(FakeNvmlBuild build) : IClassFixture<FakeNvm
         Assert.Equal("fail", agent.Status);
         Assert.Contains("instance type p5.48xlarge there, p4d.24xlarge here", agent.Detail, StringComparison.Ordinal);
         Assert.Contains("EFA devices 32 there, 4 here", agent.Detail, StringComparison.Ordinal);
+        Assert.Contains("NVIDIA driver 550.54.15 there, 535.183.01 here", agent.Detail, StringComparison.Ordinal);
+        Assert.Contains("efa driver 2.10.0g there, 2.13.0g here", agent.Detail, StringComparison.Ordinal);
         Assert.Contains("mixed fleet", agent.Remedy, StringComparison.Ordinal);
     }
 

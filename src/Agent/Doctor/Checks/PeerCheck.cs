@@ -7,8 +7,8 @@ namespace EfaAgent.Agent.Doctor.Checks;
 
 /// <summary>
 /// Check 5: for each peer (<c>--peer</c>, <c>--hostfile</c>), a TCP connection to its rendezvous port
-/// (connected, refused or timed out) and a scrape of its agent, whose instance type, EFA device count
-/// and NVIDIA driver are compared with this node's.
+/// (connected, refused or timed out) and a scrape of its agent, whose instance type, EFA device count,
+/// NVIDIA driver and efa driver are compared with this node's.
 /// </summary>
 public sealed class PeerCheck : IDoctorCheck
 {
@@ -51,7 +51,7 @@ public sealed class PeerCheck : IDoctorCheck
     private static async Task<NodeIdentity> LocalAsync(DoctorContext context)
     {
         var gpus = await context.GpusAsync().ConfigureAwait(false);
-        return new NodeIdentity(context.Node.InstanceTypeName, context.Node.EfaDevices.Count, gpus.Error is null ? gpus.DriverVersion : null);
+        return new NodeIdentity(context.Node.InstanceTypeName, context.Node.EfaDevices.Count, gpus.Error is null ? gpus.DriverVersion : null, context.Node.EfaDriverVersion);
     }
 
     private static async Task<CheckResult> ConnectAsync(DoctorSettings settings, JobHost peer, CancellationToken ct)
@@ -85,18 +85,20 @@ public sealed class PeerCheck : IDoctorCheck
         var peer = new NodeIdentity(
             metrics.Series("efa_node_info").Select(s => s.Labels.GetValueOrDefault("instance_type")).FirstOrDefault(),
             metrics.Value("efa_devices") is { } n ? (int)n : null,
-            metrics.Series("gpu_info").Select(s => s.Labels.GetValueOrDefault("driver_version")).FirstOrDefault(v => !string.IsNullOrEmpty(v)));
+            metrics.Series("gpu_info").Select(s => s.Labels.GetValueOrDefault("driver_version")).FirstOrDefault(v => !string.IsNullOrEmpty(v)),
+            metrics.Series("efa_driver_info").Select(s => s.Labels.GetValueOrDefault("version")).FirstOrDefault(v => !string.IsNullOrEmpty(v)));
         var differences = new List<string>();
         Compare(differences, "instance type", local.InstanceType, peer.InstanceType);
         Compare(differences, "EFA devices", local.EfaDevices?.ToString(CultureInfo.InvariantCulture), peer.EfaDevices?.ToString(CultureInfo.InvariantCulture));
         Compare(differences, "NVIDIA driver", local.NvidiaDriver, peer.NvidiaDriver);
+        Compare(differences, "efa driver", local.EfaDriver, peer.EfaDriver);
         if (differences.Count > 0)
         {
             return new CheckResult(name, CheckStatus.Fail, $"differs from this node: {string.Join("; ", differences)}",
                 "run the job on identical nodes (same instance type, AMI, drivers, EFA interfaces): a mixed fleet is a common cause of NCCL hangs");
         }
 
-        return CheckResult.Ok(name, $"same as this node: {peer.InstanceType ?? "no instance type"}, {peer.EfaDevices?.ToString(CultureInfo.InvariantCulture) ?? "?"} EFA devices, NVIDIA driver {peer.NvidiaDriver ?? "none"}");
+        return CheckResult.Ok(name, $"same as this node: {peer.InstanceType ?? "no instance type"}, {peer.EfaDevices?.ToString(CultureInfo.InvariantCulture) ?? "?"} EFA devices, NVIDIA driver {peer.NvidiaDriver ?? "none"}, efa driver {peer.EfaDriver ?? "none"}");
     }
 
     private static void Compare(List<string> differences, string what, string? here, string? there)
@@ -107,5 +109,5 @@ public sealed class PeerCheck : IDoctorCheck
         }
     }
 
-    private sealed record NodeIdentity(string? InstanceType, int? EfaDevices, string? NvidiaDriver);
+    private sealed record NodeIdentity(string? InstanceType, int? EfaDevices, string? NvidiaDriver, string? EfaDriver);
 }
