@@ -45,6 +45,11 @@ public sealed class NodeTracker
 
         _readings.Add(now);
         _readings.RemoveAll(r => r.Time < time - Window.TotalSeconds);
+
+        // A reading taken before a series existed (an agent still discovering its devices, a device that
+        // appeared late) would make the window's increase of that series unknown for a whole minute:
+        // the window starts at the oldest reading that has every counter this one has.
+        _readings.RemoveAll(r => !ReferenceEquals(r, now) && !now.Counters.Keys.All(r.Counters.ContainsKey));
         var windowStart = _readings.Count > 1 ? _readings[0] : null;
 
         var efa = NodeViewBuilder.EfaPorts(now, before);

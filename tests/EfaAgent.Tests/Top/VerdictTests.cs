@@ -1,3 +1,4 @@
+using EfaAgent.Agent.Scrape;
 using EfaAgent.Agent.Top;
 
 namespace EfaAgent.Tests.Top;
@@ -25,6 +26,20 @@ public sealed class VerdictTests
         Assert.Contains(node.Verdicts, v => v is { Severity: Severity.Good, Text: "EFA carries the job" });
         Assert.Contains(node.Verdicts, v => v.Text == "GPU 5 lost" && v.Alert == "GpuLost");
         Assert.Contains(node.Verdicts, v => v.Text == "EFA receive drops on rdmap32s27" && v.Alert == "EfaRxDrops");
+    }
+
+    [Fact]
+    public void A_first_scrape_taken_before_the_agent_found_its_EFA_devices_does_not_hide_EFA_traffic_for_a_minute()
+    {
+        var b = TopInputs.Base();
+        var noEfaYet = string.Join('\n', b.Split('\n').Where(l => !l.StartsWith("efa_port_", StringComparison.Ordinal)));
+        var tracker = new NodeTracker("n", "http://n:19400/metrics");
+        var wall = TopInputs.LastSample + 0.5;
+        tracker.Update(ExpositionParser.Parse(noEfaYet), 99, wall - 2);
+        tracker.Update(ExpositionParser.Parse(b), 100, wall - 1);
+        var node = tracker.Update(ExpositionParser.Parse(TopInputs.Training(b)), 101, wall);
+
+        Assert.Contains(node.Verdicts, v => v is { Severity: Severity.Good, Text: "EFA carries the job" });
     }
 
     [Fact]
