@@ -1,4 +1,5 @@
 using EfaAgent.Agent.Scrape;
+using EfaAgent.Collectors.Model;
 
 namespace EfaAgent.Agent.Top;
 
@@ -205,48 +206,5 @@ public static class NodeViewBuilder
     }
 
     /// <summary>Compares strings with their runs of digits compared as numbers.</summary>
-    public static int NaturalCompare(string a, string b)
-    {
-        int i = 0, j = 0;
-        while (i < a.Length && j < b.Length)
-        {
-            if (char.IsAsciiDigit(a[i]) && char.IsAsciiDigit(b[j]))
-            {
-                var si = i;
-                var sj = j;
-                while (i < a.Length && char.IsAsciiDigit(a[i]))
-                {
-                    i++;
-                }
-
-                while (j < b.Length && char.IsAsciiDigit(b[j]))
-                {
-                    j++;
-                }
-
-                var c = (i - si).CompareTo(j - sj);
-                if (c == 0)
-                {
-                    c = string.CompareOrdinal(a[si..i], b[sj..j]);
-                }
-
-                if (c != 0)
-                {
-                    return c;
-                }
-            }
-            else
-            {
-                if (a[i] != b[j])
-                {
-                    return a[i].CompareTo(b[j]);
-                }
-
-                i++;
-                j++;
-            }
-        }
-
-        return (a.Length - i).CompareTo(b.Length - j);
-    }
+    public static int NaturalCompare(string a, string b) => NaturalOrder.Instance.Compare(a, b);
 }

@@ -1,3 +1,4 @@
+using EfaAgent.Collectors.Model;
 using System.Net;
 using EfaAgent.Agent.Doctor;
 using EfaAgent.Agent.Doctor.Procfs;

@@ -1,3 +1,4 @@
+using EfaAgent.Collectors.Model;
 using System.Globalization;
 using EfaAgent.Agent.Options;
 using EfaAgent.Collectors.Sysfs;

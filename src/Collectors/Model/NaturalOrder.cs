@@ -1,4 +1,4 @@
-namespace EfaAgent.Agent.Doctor;
+namespace EfaAgent.Collectors.Model;
 
 /// <summary>Orders names with their numbers as numbers: <c>rdmap16s27</c> before <c>rdmap144s27</c>, <c>ens32</c> before <c>ens130</c>.</summary>
 public sealed class NaturalOrder : IComparer<string>
