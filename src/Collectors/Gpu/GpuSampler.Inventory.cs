@@ -9,7 +9,7 @@ internal sealed partial class GpuSampler
 {
     private void Enumerate()
     {
-        var nvml = _nvml!;
+        var nvml = _session.Nvml;
         var rc = nvml.GetDeviceCount(out var count);
         if (Down(rc, "nvmlDeviceGetCount"))
         {
@@ -100,13 +100,13 @@ internal sealed partial class GpuSampler
                 Recover(gpu);
             }
 
-            if (!gpu.Registered && _watcher is { } watcher)
+            if (!gpu.Registered && _session.Watcher is { } watcher)
             {
                 var reg = watcher.Set.Register(device, NvmlEventType.XidCriticalError);
                 gpu.Registered = reg == NvmlReturn.Success;
                 if (!gpu.Registered && reg != gpu.RegisterError)
                 {
-                    _logger.LogWarning("GPU {Index} {Uuid} cannot report Xid events: {Error} ({Code})", i, uuid, _nvml!.ErrorString(reg), reg);
+                    _logger.LogWarning("GPU {Index} {Uuid} cannot report Xid events: {Error} ({Code})", i, uuid, _session.Nvml.ErrorString(reg), reg);
                 }
 
                 gpu.RegisterError = reg;
@@ -176,7 +176,7 @@ internal sealed partial class GpuSampler
         if (!g.Lost)
         {
             _logger.LogWarning("GPU {Index} {Uuid} stopped answering: {Error} ({Code} {Number}, from {Where}); its series are absent and gpu_up is 0 until it answers again",
-                g.Index, g.Uuid, _nvml!.ErrorString(rc), rc, (int)rc, where);
+                g.Index, g.Uuid, _session.Nvml.ErrorString(rc), rc, (int)rc, where);
             _wantsDiscovery = true;
         }
 

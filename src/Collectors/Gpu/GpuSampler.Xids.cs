@@ -7,9 +7,9 @@ internal sealed partial class GpuSampler
 {
     private void DrainXids()
     {
-        _watcher?.Drain(this, static (self, e) => self.CountXid(e));
+        _session.Watcher?.Drain(this, static (self, e) => self.CountXid(e));
         _kernel?.Poll(this, static (self, x) => self.CountKernelXid(x));
-        _frame.Values[SlotXidDropped] = XidDropped;
+        _frame.Values[SlotXidDropped] = _session.XidDropped;
     }
 
     private void CountXid(XidEvent e)
