@@ -58,8 +58,8 @@ internal sealed partial class GpuSampler
         b.Add(M.XidUnattributed);
         if (_session.Initialised)
         {
-            _gpus.Sort(static (x, y) => x.Index != y.Index ? x.Index.CompareTo(y.Index) : string.CompareOrdinal(x.Uuid, y.Uuid));
-            foreach (var g in _gpus)
+            _inventory.Gpus.Sort(static (x, y) => x.Index != y.Index ? x.Index.CompareTo(y.Index) : string.CompareOrdinal(x.Uuid, y.Uuid));
+            foreach (var g in _inventory.Gpus)
             {
                 g.Base = b.Count;
                 var table = M.PerGpu;
@@ -76,7 +76,7 @@ internal sealed partial class GpuSampler
                 }
             }
 
-            foreach (var g in _gpus)
+            foreach (var g in _inventory.Gpus)
             {
                 g.XidOrder = [.. g.Xids.Values.OrderBy(x => x.Xid)];
                 foreach (var x in g.XidOrder)
@@ -93,7 +93,7 @@ internal sealed partial class GpuSampler
         }
         else
         {
-            foreach (var g in _gpus)
+            foreach (var g in _inventory.Gpus)
             {
                 g.Base = -1;
                 g.XidOrder = [];
@@ -110,7 +110,7 @@ internal sealed partial class GpuSampler
         v[SlotXidUnattributed] = _xidUnattributed;
         if (_session.Initialised)
         {
-            foreach (var g in _gpus)
+            foreach (var g in _inventory.Gpus)
             {
                 WriteFixed(g, v);
                 WriteDynamic(g, v);
@@ -172,7 +172,7 @@ internal sealed partial class GpuSampler
 
     private bool Down(NvmlReturn rc, string where) => _session.Down(rc, where);
 
-    private static bool IsLost(NvmlReturn rc) => rc is NvmlReturn.GpuIsLost or NvmlReturn.ResetRequired;
+    private static bool IsLost(NvmlReturn rc) => GpuInventory.IsLost(rc);
 
     private static bool IsBlank(in NvmlFieldValue f) => f.ValueType switch
     {

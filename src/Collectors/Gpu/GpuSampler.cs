@@ -21,11 +21,6 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
     internal const int SampleBufferSize = 128;
     private const int MaxProcessAttempts = 4;
 
-    /// <summary>NVML_FI_DEV_NVLINK_LINK_COUNT.</summary>
-    private const uint NvlinkLinkCountField = 91;
-
-    /// <summary>Key of a GPU NVML cannot identify (its handle or UUID query fails): known only by its index.</summary>
-    private const string PlaceholderPrefix = "index:";
     internal static readonly int[] FastFields = M.FieldOffsets(GpuLane.Fast);
     internal static readonly int[] SlowFields = M.FieldOffsets(GpuLane.Slow);
     private static readonly int[] LinkFields = [M.OffNvlinkCrcFlit, M.OffNvlinkCrcData, M.OffNvlinkReplay, M.OffNvlinkRecovery];
@@ -43,16 +38,12 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
     private readonly UnavailableSeries _unavailable;
     private readonly NvmlSession _session;
     private readonly FrameState _frame = new();
-    private readonly List<GpuState> _gpus = [];
-    private readonly Dictionary<string, GpuState> _byKey = new(StringComparer.Ordinal);
-    private readonly Dictionary<INvmlDevice, GpuState> _byDevice = new(ReferenceEqualityComparer.Instance);
-    private readonly Dictionary<string, GpuState> _byDeviceKey = new(StringComparer.Ordinal);
+    private readonly GpuInventory _inventory;
     private readonly KernelXidReader? _kernel;
     private bool _layoutDirty = true;
     private bool _xidsChanged;
     private long _xidUnattributed;
     private bool _wantsDiscovery;
-    private NvmlReturn _lastEnumerationError;
 
     public GpuSampler(GpuCollectorOptions options, Func<INvml> factory, ILogger logger, TimeProvider time)
     {
@@ -61,6 +52,13 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
         _time = time;
         _session = new NvmlSession(options, factory, logger, time);
         _unavailable = new UnavailableSeries(GpuCollector.CollectorName, logger);
+        _inventory = new GpuInventory(_session, options.SysfsRoot, _unavailable, logger, g =>
+        {
+            if (g.Base >= 0)
+            {
+                WriteFixed(g, _frame.Values);
+            }
+        });
         _kernel = options.KernelLogPath.Length > 0 ? new KernelXidReader(options.KernelLogPath, logger) : null;
         Rebuild();
     }
@@ -72,7 +70,7 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
     public bool Initialised => _session.Initialised;
 
     /// <summary>GPUs known (lost ones included).</summary>
-    public int DeviceCount => _session.Initialised ? _gpus.Count : 0;
+    public int DeviceCount => _session.Initialised ? _inventory.Gpus.Count : 0;
 
     /// <summary>The running Xid watcher, if any.</summary>
     public XidWatcher? Watcher => _session.Watcher;
@@ -86,7 +84,7 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
     /// <summary>Whether something (a GPU lost, NVML gone) asks for a discovery before the slow cadence; cleared by reading.</summary>
     public bool TakeWantsDiscovery()
     {
-        var w = _wantsDiscovery;
+        var w = _wantsDiscovery | _inventory.TakeWantsDiscovery();
         _wantsDiscovery = false;
         return w;
     }
@@ -138,7 +136,8 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
             return;
         }
 
-        Enumerate();
+        _inventory.Enumerate();
+        _layoutDirty |= _inventory.TakeLayoutChanged();
         if (CheckDown())
         {
             return;
@@ -150,7 +149,7 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
         }
 
         var v = _frame.Values;
-        foreach (var g in _gpus)
+        foreach (var g in _inventory.Gpus)
         {
             if (g.Device is not null && !g.Lost)
             {
@@ -174,7 +173,7 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
         }
 
         v = _frame.Values;
-        foreach (var g in _gpus)
+        foreach (var g in _inventory.Gpus)
         {
             WriteDynamic(g, v);
         }
@@ -198,7 +197,7 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
         var v = _frame.Values;
         if (_xidsChanged)
         {
-            foreach (var g in _gpus)
+            foreach (var g in _inventory.Gpus)
             {
                 WriteDynamic(g, v);
             }
@@ -206,7 +205,7 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
             _xidsChanged = false;
         }
 
-        foreach (var g in _gpus)
+        foreach (var g in _inventory.Gpus)
         {
             if (g.Device is not null && !g.Lost && g.Base >= 0)
             {
@@ -233,6 +232,13 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
 
     /// <summary>Stops the Xid watcher first, then shuts NVML down: a wait must never run on a shut-down library.</summary>
     private void RunShutdown() => _session.Shutdown();
+
+    /// <summary>Marks a GPU lost, and has its series relaid out where that takes some away.</summary>
+    private void MarkLost(GpuState g, NvmlReturn rc, string where)
+    {
+        _inventory.MarkLost(g, rc, where);
+        _layoutDirty |= _inventory.TakeLayoutChanged();
+    }
 
     /// <summary>Asks the Xid watcher to end without waiting (used when the worker itself is stuck).</summary>
     public void RequestWatcherStop() => _session.RequestWatcherStop();
@@ -268,7 +274,7 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
             return false;
         }
 
-        foreach (var g in _gpus)
+        foreach (var g in _inventory.Gpus)
         {
             g.Device = null;
             g.Registered = false;
