@@ -56,10 +56,10 @@ internal sealed partial class GpuSampler
         b.Add(M.NvmlStalled);
         b.Add(M.XidDropped);
         b.Add(M.XidUnattributed);
-        if (_initialised)
+        if (_session.Initialised)
         {
-            _gpus.Sort(static (x, y) => x.Index != y.Index ? x.Index.CompareTo(y.Index) : string.CompareOrdinal(x.Uuid, y.Uuid));
-            foreach (var g in _gpus)
+            _inventory.Gpus.Sort(static (x, y) => x.Index != y.Index ? x.Index.CompareTo(y.Index) : string.CompareOrdinal(x.Uuid, y.Uuid));
+            foreach (var g in _inventory.Gpus)
             {
                 g.Base = b.Count;
                 var table = M.PerGpu;
@@ -67,7 +67,7 @@ internal sealed partial class GpuSampler
                 {
                     if (off == M.OffInfo)
                     {
-                        b.Add(M.Info, g.IndexLabel, g.Uuid, g.BusId, g.Name, _driverVersion, _nvmlVersion, g.NumaNode, g.PciRoot);
+                        b.Add(M.Info, g.IndexLabel, g.Uuid, g.BusId, g.Name, _session.DriverVersion, _session.NvmlVersion, g.NumaNode, g.PciRoot);
                     }
                     else
                     {
@@ -76,7 +76,7 @@ internal sealed partial class GpuSampler
                 }
             }
 
-            foreach (var g in _gpus)
+            foreach (var g in _inventory.Gpus)
             {
                 g.XidOrder = [.. g.Xids.Values.OrderBy(x => x.Xid)];
                 foreach (var x in g.XidOrder)
@@ -93,7 +93,7 @@ internal sealed partial class GpuSampler
         }
         else
         {
-            foreach (var g in _gpus)
+            foreach (var g in _inventory.Gpus)
             {
                 g.Base = -1;
                 g.XidOrder = [];
@@ -104,13 +104,13 @@ internal sealed partial class GpuSampler
         _frame.SetBaseCarrying(b, _unavailable);
         var v = _frame.Values;
 
-        v[SlotNvmlUp] = _initialised ? 1 : 0;
+        v[SlotNvmlUp] = _session.Initialised ? 1 : 0;
         v[SlotNvmlStalled] = 0;
-        v[SlotXidDropped] = XidDropped;
+        v[SlotXidDropped] = _session.XidDropped;
         v[SlotXidUnattributed] = _xidUnattributed;
-        if (_initialised)
+        if (_session.Initialised)
         {
-            foreach (var g in _gpus)
+            foreach (var g in _inventory.Gpus)
             {
                 WriteFixed(g, v);
                 WriteDynamic(g, v);
@@ -168,21 +168,11 @@ internal sealed partial class GpuSampler
         return false;
     }
 
-    private bool Stopped(GpuState g) => g.Lost || _down != NvmlReturn.Success;
+    private bool Stopped(GpuState g) => g.Lost || _session.IsDown;
 
-    private bool Down(NvmlReturn rc, string where)
-    {
-        if (rc is NvmlReturn.Uninitialized or NvmlReturn.DriverNotLoaded or NvmlReturn.LibRmVersionMismatch)
-        {
-            _down = rc;
-            _downWhere = where;
-            return true;
-        }
+    private bool Down(NvmlReturn rc, string where) => _session.Down(rc, where);
 
-        return false;
-    }
-
-    private static bool IsLost(NvmlReturn rc) => rc is NvmlReturn.GpuIsLost or NvmlReturn.ResetRequired;
+    private static bool IsLost(NvmlReturn rc) => GpuInventory.IsLost(rc);
 
     private static bool IsBlank(in NvmlFieldValue f) => f.ValueType switch
     {

@@ -52,7 +52,7 @@ internal sealed partial class GpuSampler
         for (var i = 0; i < offsets.Length; i++)
         {
             var s = table[offsets[i]];
-            var id = s.FieldFor(_driverMajor);
+            var id = s.FieldFor(_session.DriverMajor);
             if (id != 0)
             {
                 buffer[n++] = new NvmlFieldValue(id, s.ScopeId);
@@ -65,7 +65,7 @@ internal sealed partial class GpuSampler
         for (var i = 0; i < offsets.Length; i++)
         {
             var off = offsets[i];
-            if (table[off].FieldFor(_driverMajor) == 0)
+            if (table[off].FieldFor(_session.DriverMajor) == 0)
             {
                 continue;
             }

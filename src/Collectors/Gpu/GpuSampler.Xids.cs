@@ -7,14 +7,14 @@ internal sealed partial class GpuSampler
 {
     private void DrainXids()
     {
-        _watcher?.Drain(this, static (self, e) => self.CountXid(e));
+        _session.Watcher?.Drain(this, static (self, e) => self.CountXid(e));
         _kernel?.Poll(this, static (self, x) => self.CountKernelXid(x));
-        _frame.Values[SlotXidDropped] = XidDropped;
+        _frame.Values[SlotXidDropped] = _session.XidDropped;
     }
 
     private void CountXid(XidEvent e)
     {
-        if (e.Device is null || !_byDevice.TryGetValue(e.Device, out var g))
+        if (e.Device is null || !_inventory.ByDevice.TryGetValue(e.Device, out var g))
         {
             Unattributed(e.Xid, "NVML event from a device NVML did not enumerate", "");
             return;
@@ -26,7 +26,7 @@ internal sealed partial class GpuSampler
     private void CountKernelXid(KernelXid x)
     {
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
-        if (!_byDeviceKey.TryGetValue(x.DeviceKey, out var g))
+        if (!_inventory.ByDeviceKey.TryGetValue(x.DeviceKey, out var g))
         {
             Unattributed(x.Xid, "kernel log line for PCI device " + x.DeviceKey + ", which NVML does not list", x.Message);
             return;

@@ -21,11 +21,6 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
     internal const int SampleBufferSize = 128;
     private const int MaxProcessAttempts = 4;
 
-    /// <summary>NVML_FI_DEV_NVLINK_LINK_COUNT.</summary>
-    private const uint NvlinkLinkCountField = 91;
-
-    /// <summary>Key of a GPU NVML cannot identify (its handle or UUID query fails): known only by its index.</summary>
-    private const string PlaceholderPrefix = "index:";
     internal static readonly int[] FastFields = M.FieldOffsets(GpuLane.Fast);
     internal static readonly int[] SlowFields = M.FieldOffsets(GpuLane.Slow);
     private static readonly int[] LinkFields = [M.OffNvlinkCrcFlit, M.OffNvlinkCrcData, M.OffNvlinkReplay, M.OffNvlinkRecovery];
@@ -38,40 +33,32 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
         (NvmlPcieLink.MaxWidth, M.OffPcieMaxWidth),
     ];
     private readonly GpuCollectorOptions _options;
-    private readonly Func<INvml> _factory;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly UnavailableSeries _unavailable;
+    private readonly NvmlSession _session;
     private readonly FrameState _frame = new();
-    private readonly List<GpuState> _gpus = [];
-    private readonly Dictionary<string, GpuState> _byKey = new(StringComparer.Ordinal);
-    private readonly Dictionary<INvmlDevice, GpuState> _byDevice = new(ReferenceEqualityComparer.Instance);
-    private readonly Dictionary<string, GpuState> _byDeviceKey = new(StringComparer.Ordinal);
+    private readonly GpuInventory _inventory;
     private readonly KernelXidReader? _kernel;
-    private INvml? _nvml;
-    private volatile XidWatcher? _watcher;
-    private bool _initialised;
     private bool _layoutDirty = true;
     private bool _xidsChanged;
-    private NvmlReturn _down;
-    private string _downWhere = "";
-    private string _driverVersion = "";
-    private string _nvmlVersion = "";
-    private int _driverMajor;
-    private long _xidDroppedEarlier;
     private long _xidUnattributed;
-    private NvmlReturn? _lastFailure;
     private bool _wantsDiscovery;
-    private bool _loggedNoEvents;
-    private NvmlReturn _lastEnumerationError;
 
     public GpuSampler(GpuCollectorOptions options, Func<INvml> factory, ILogger logger, TimeProvider time)
     {
         _options = options;
-        _factory = factory;
         _logger = logger;
         _time = time;
+        _session = new NvmlSession(options, factory, logger, time);
         _unavailable = new UnavailableSeries(GpuCollector.CollectorName, logger);
+        _inventory = new GpuInventory(_session, options.SysfsRoot, _unavailable, logger, g =>
+        {
+            if (g.Base >= 0)
+            {
+                WriteFixed(g, _frame.Values);
+            }
+        });
         _kernel = options.KernelLogPath.Length > 0 ? new KernelXidReader(options.KernelLogPath, logger) : null;
         Rebuild();
     }
@@ -80,24 +67,24 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
     public Frame Frame => _frame.Frame;
 
     /// <summary>Whether NVML is initialised.</summary>
-    public bool Initialised => _initialised;
+    public bool Initialised => _session.Initialised;
 
     /// <summary>GPUs known (lost ones included).</summary>
-    public int DeviceCount => _initialised ? _gpus.Count : 0;
+    public int DeviceCount => _session.Initialised ? _inventory.Gpus.Count : 0;
 
     /// <summary>The running Xid watcher, if any.</summary>
-    public XidWatcher? Watcher => _watcher;
+    public XidWatcher? Watcher => _session.Watcher;
 
     /// <summary>
     /// While initialisation fails for a reason other than "no NVML here": what failed (Discover throws it
     /// every time, so the collector reads as failed until NVML answers). Null otherwise.
     /// </summary>
-    public string? Failure { get; private set; }
+    public string? Failure => _session.Failure;
 
     /// <summary>Whether something (a GPU lost, NVML gone) asks for a discovery before the slow cadence; cleared by reading.</summary>
     public bool TakeWantsDiscovery()
     {
-        var w = _wantsDiscovery;
+        var w = _wantsDiscovery | _inventory.TakeWantsDiscovery();
         _wantsDiscovery = false;
         return w;
     }
@@ -109,13 +96,11 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
     /// <returns>True when the library was released (or none was loaded).</returns>
     public bool ReleaseLibrary()
     {
-        if (_watcher is { HasExited: false })
+        if (!_session.ReleaseLibrary())
         {
             return false;
         }
 
-        _nvml?.Dispose();
-        _nvml = null;
         _kernel?.Dispose();
         return true;
     }
@@ -151,7 +136,8 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
             return;
         }
 
-        Enumerate();
+        _inventory.Enumerate();
+        _layoutDirty |= _inventory.TakeLayoutChanged();
         if (CheckDown())
         {
             return;
@@ -163,12 +149,12 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
         }
 
         var v = _frame.Values;
-        foreach (var g in _gpus)
+        foreach (var g in _inventory.Gpus)
         {
             if (g.Device is not null && !g.Lost)
             {
                 ReadSlow(g, v);
-                if (_down != NvmlReturn.Success)
+                if (_session.IsDown)
                 {
                     break;
                 }
@@ -187,7 +173,7 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
         }
 
         v = _frame.Values;
-        foreach (var g in _gpus)
+        foreach (var g in _inventory.Gpus)
         {
             WriteDynamic(g, v);
         }
@@ -197,7 +183,7 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
 
     private void RunSample()
     {
-        if (!_initialised)
+        if (!_session.Initialised)
         {
             return;
         }
@@ -211,7 +197,7 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
         var v = _frame.Values;
         if (_xidsChanged)
         {
-            foreach (var g in _gpus)
+            foreach (var g in _inventory.Gpus)
             {
                 WriteDynamic(g, v);
             }
@@ -219,12 +205,12 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
             _xidsChanged = false;
         }
 
-        foreach (var g in _gpus)
+        foreach (var g in _inventory.Gpus)
         {
             if (g.Device is not null && !g.Lost && g.Base >= 0)
             {
                 SampleFast(g, v);
-                if (_down != NvmlReturn.Success)
+                if (_session.IsDown)
                 {
                     break;
                 }
@@ -245,162 +231,50 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
     }
 
     /// <summary>Stops the Xid watcher first, then shuts NVML down: a wait must never run on a shut-down library.</summary>
-    private void RunShutdown()
+    private void RunShutdown() => _session.Shutdown();
+
+    /// <summary>Marks a GPU lost, and has its series relaid out where that takes some away.</summary>
+    private void MarkLost(GpuState g, NvmlReturn rc, string where)
     {
-        if (StopWatcher() && _initialised && _nvml is not null)
-        {
-            _nvml.Shutdown();
-            _initialised = false;
-        }
+        _inventory.MarkLost(g, rc, where);
+        _layoutDirty |= _inventory.TakeLayoutChanged();
     }
-
-    /// <summary>Stops the Xid watcher and waits for its thread (at most two of its waits).</summary>
-    /// <returns>True when no watcher runs any more.</returns>
-    private bool StopWatcher()
-    {
-        var watcher = _watcher;
-        if (watcher is null)
-        {
-            return true;
-        }
-
-        if (!watcher.Stop(XidWatcher.WaitTimeout + XidWatcher.WaitTimeout))
-        {
-            _logger.LogWarning("the Xid watcher did not stop; NVML is left initialised under it");
-            return false;
-        }
-
-        _xidDroppedEarlier += watcher.Dropped;
-        _watcher = null;
-        return true;
-    }
-
-    /// <summary>Xid events dropped from a full queue, all watchers together.</summary>
-    private long XidDropped => _xidDroppedEarlier + (_watcher?.Dropped ?? 0);
 
     /// <summary>Asks the Xid watcher to end without waiting (used when the worker itself is stuck).</summary>
-    public void RequestWatcherStop() => _watcher?.RequestStop();
+    public void RequestWatcherStop() => _session.RequestWatcherStop();
 
     private bool EnsureInitialised()
     {
-        if (_initialised)
+        if (_session.Initialised)
         {
             return true;
         }
 
-        if (_nvml is null)
+        if (!_session.TryOpen())
         {
-            try
+            if (_frame.Layout.Count != FixedSlots || _layoutDirty)
             {
-                _nvml = _factory();
+                Rebuild();
             }
-            catch (DllNotFoundException e)
-            {
-                Fail(NvmlReturn.LibraryNotFound, e.Message);
-                return false;
-            }
-            catch (Exception e) when (e is EntryPointNotFoundException or BadImageFormatException)
-            {
-                Fail(NvmlReturn.FunctionNotFound, e.Message);
-                return false;
-            }
-        }
 
-        var rc = _nvml.Init();
-        if (rc != NvmlReturn.Success)
-        {
-            Fail(rc, _nvml.ErrorString(rc));
+            _frame.Values[SlotNvmlUp] = 0;
+            _frame.Values[SlotNvmlStalled] = 0;
             return false;
         }
 
-        _initialised = true;
-        _down = NvmlReturn.Success;
-        _lastFailure = null;
-        Failure = null;
-        _driverVersion = _nvml.GetDriverVersion(out var driver) == NvmlReturn.Success ? driver : "";
-        _nvmlVersion = _nvml.GetNvmlVersion(out var version) == NvmlReturn.Success ? version : "";
-        _driverMajor = DriverBranch.Major(_driverVersion);
-        _logger.LogInformation("driver branch R{Major}: {Throttle}", _driverMajor, DriverBranch.Describe(_driverMajor));
-        var missing = _nvml.MissingFunctions.Count > 0
-            ? " (entry points missing from this driver, their metrics stay absent: " + string.Join(", ", _nvml.MissingFunctions) + ")"
-            : "";
-        _logger.LogInformation("NVML initialised from {Path}: driver {Driver}, NVML {Nvml}{Missing}",
-            _options.LibraryPath, _driverVersion, _nvmlVersion, missing);
-
-        StartWatcher();
         _layoutDirty = true;
         return true;
-    }
-
-    private void StartWatcher()
-    {
-        var rc = _nvml!.CreateEventSet(out var set);
-        if (rc == NvmlReturn.Success && set is not null)
-        {
-            _watcher = new XidWatcher(set, _logger, _time);
-            _loggedNoEvents = false;
-        }
-        else if (!_loggedNoEvents)
-        {
-            _logger.LogWarning("no NVML event set ({Error}, {Code}): Xid errors are not counted", _nvml.ErrorString(rc), (int)rc);
-            _loggedNoEvents = true;
-        }
-    }
-
-    private void Fail(NvmlReturn rc, string message)
-    {
-        // The runtime's DllNotFoundException is several lines of advice around the dlopen error; the
-        // dlopen error (the last line) is the part worth a log line.
-        var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        message = lines.Length > 1 ? lines[^1] : message.Trim();
-        var missing = rc is NvmlReturn.LibraryNotFound or NvmlReturn.DriverNotLoaded;
-        if (_lastFailure != rc)
-        {
-            if (missing)
-            {
-                _logger.LogInformation("NVML is not available ({Message}; {Code} {Number}): no GPU metrics; checked again on the slow cadence",
-                    message, rc, (int)rc);
-            }
-            else
-            {
-                _logger.LogWarning("NVML initialisation failed: {Message} ({Code} {Number}); no GPU metrics until it succeeds (retried on the slow cadence)",
-                    message, rc, (int)rc);
-            }
-
-            _lastFailure = rc;
-        }
-
-        Failure = missing ? null : $"NVML initialisation failed: {message} ({rc}, code {(int)rc}), library {_options.LibraryPath}";
-
-        if (_frame.Layout.Count != FixedSlots || _layoutDirty)
-        {
-            Rebuild();
-        }
-
-        _frame.Values[SlotNvmlUp] = 0;
-        _frame.Values[SlotNvmlStalled] = 0;
     }
 
     /// <summary>When a call said NVML itself is gone, drops every GPU series and arranges a re-initialisation.</summary>
     private bool CheckDown()
     {
-        if (_down == NvmlReturn.Success)
+        if (!_session.CloseIfDown())
         {
             return false;
         }
 
-        var rc = _down;
-        _down = NvmlReturn.Success;
-        _logger.LogWarning("NVML stopped answering ({Error}; {Code} {Number}, from {Where}); GPU series are absent until it initialises again",
-            _nvml!.ErrorString(rc), rc, (int)rc, _downWhere);
-        if (StopWatcher())
-        {
-            _nvml.Shutdown();
-        }
-
-        _initialised = false;
-        _lastFailure = rc;
-        foreach (var g in _gpus)
+        foreach (var g in _inventory.Gpus)
         {
             g.Device = null;
             g.Registered = false;

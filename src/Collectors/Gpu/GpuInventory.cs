@@ -1,17 +1,63 @@
 using System.Globalization;
+using EfaAgent.Collectors.Model;
 using EfaAgent.Collectors.Nvml;
 using Microsoft.Extensions.Logging;
 
 namespace EfaAgent.Collectors.Gpu;
 
-/// <summary>The GPU inventory: enumeration, identity, lost and recovered GPUs.</summary>
-internal sealed partial class GpuSampler
+/// <summary>
+/// The GPU inventory of an <see cref="NvmlSession"/>: enumeration, identity, lost and recovered GPUs,
+/// and the lookups from an NVML handle or a PCI device to a GPU. Only the worker thread calls it.
+/// <paramref name="stateChanged"/> is told each time a GPU is lost or answers again.
+/// </summary>
+internal sealed class GpuInventory(NvmlSession session, string sysfsRoot, UnavailableSeries unavailable, ILogger logger, Action<GpuState> stateChanged)
 {
-    private void Enumerate()
+    /// <summary>NVML_FI_DEV_NVLINK_LINK_COUNT.</summary>
+    private const uint NvlinkLinkCountField = 91;
+
+    /// <summary>Key of a GPU NVML cannot identify (its handle or UUID query fails): known only by its index.</summary>
+    private const string PlaceholderPrefix = "index:";
+    private readonly Dictionary<string, GpuState> _byKey = new(StringComparer.Ordinal);
+    private readonly Dictionary<INvmlDevice, GpuState> _byDevice = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<string, GpuState> _byDeviceKey = new(StringComparer.Ordinal);
+    private NvmlReturn _lastEnumerationError;
+    private bool _layoutChanged;
+    private bool _wantsDiscovery;
+
+    /// <summary>The GPUs known, lost ones included (the layout sorts them in place).</summary>
+    public List<GpuState> Gpus { get; } = [];
+
+    /// <summary>GPUs by their NVML handle.</summary>
+    public IReadOnlyDictionary<INvmlDevice, GpuState> ByDevice => _byDevice;
+
+    /// <summary>GPUs by their PCI device key (<see cref="GpuPci.DeviceKey"/>).</summary>
+    public IReadOnlyDictionary<string, GpuState> ByDeviceKey => _byDeviceKey;
+
+    /// <summary>Whether a GPU was added, removed, re-indexed or re-identified since the last call; cleared by reading.</summary>
+    public bool TakeLayoutChanged()
     {
-        var nvml = _nvml!;
+        var c = _layoutChanged;
+        _layoutChanged = false;
+        return c;
+    }
+
+    /// <summary>Whether a GPU was newly lost since the last call (a discovery should follow soon); cleared by reading.</summary>
+    public bool TakeWantsDiscovery()
+    {
+        var w = _wantsDiscovery;
+        _wantsDiscovery = false;
+        return w;
+    }
+
+    /// <summary>Whether a return code says the GPU itself is gone.</summary>
+    public static bool IsLost(NvmlReturn rc) => rc is NvmlReturn.GpuIsLost or NvmlReturn.ResetRequired;
+
+    /// <summary>Enumerates the GPUs NVML sees: finds new ones, reads their identity, and marks the missing lost and the answering recovered.</summary>
+    public void Enumerate()
+    {
+        var nvml = session.Nvml;
         var rc = nvml.GetDeviceCount(out var count);
-        if (Down(rc, "nvmlDeviceGetCount"))
+        if (session.Down(rc, "nvmlDeviceGetCount"))
         {
             return;
         }
@@ -20,7 +66,7 @@ internal sealed partial class GpuSampler
         {
             if (rc != _lastEnumerationError)
             {
-                _logger.LogWarning("cannot count GPUs: {Error} ({Code}); keeping the GPUs found before", nvml.ErrorString(rc), rc);
+                logger.LogWarning("cannot count GPUs: {Error} ({Code}); keeping the GPUs found before", nvml.ErrorString(rc), rc);
                 _lastEnumerationError = rc;
             }
 
@@ -38,7 +84,7 @@ internal sealed partial class GpuSampler
                 rc = device.GetUuid(out uuid);
             }
 
-            if (Down(rc, "nvmlDeviceGetHandleByIndex/GetUUID"))
+            if (session.Down(rc, "nvmlDeviceGetHandleByIndex/GetUUID"))
             {
                 return;
             }
@@ -46,7 +92,7 @@ internal sealed partial class GpuSampler
             if (rc != NvmlReturn.Success || device is null || uuid.Length == 0)
             {
                 // Nothing identifies this GPU: keep what was known at that index, or a placeholder, as lost.
-                var known = _gpus.Find(g => g.Index == i && !seen.Contains(g)) ?? AddGpu(Placeholder(i), "", i);
+                var known = Gpus.Find(g => g.Index == i && !seen.Contains(g)) ?? AddGpu(Placeholder(i), "", i);
                 seen.Add(known);
                 MarkLost(known, rc == NvmlReturn.Success ? NvmlReturn.Unknown : rc, "nvmlDeviceGetHandleByIndex/GetUUID");
                 continue;
@@ -60,14 +106,14 @@ internal sealed partial class GpuSampler
             if (!_byKey.TryGetValue(uuid, out var gpu))
             {
                 gpu = AddGpu(uuid, uuid, i);
-                _logger.LogInformation("found GPU {Index} {Uuid}", i, uuid);
+                logger.LogInformation("found GPU {Index} {Uuid}", i, uuid);
             }
 
             seen.Add(gpu);
             if (gpu.Index != i)
             {
                 gpu.SetIndex(i);
-                _layoutDirty = true;
+                _layoutChanged = true;
             }
 
             if (!ReferenceEquals(gpu.Device, device))
@@ -86,7 +132,7 @@ internal sealed partial class GpuSampler
             {
                 // A lost GPU answers a cheap query again: it is back.
                 var probe = device.GetTemperature(NvmlTemperatureSensor.Gpu, out _);
-                if (Down(probe, "nvmlDeviceGetTemperature"))
+                if (session.Down(probe, "nvmlDeviceGetTemperature"))
                 {
                     return;
                 }
@@ -100,20 +146,20 @@ internal sealed partial class GpuSampler
                 Recover(gpu);
             }
 
-            if (!gpu.Registered && _watcher is { } watcher)
+            if (!gpu.Registered && session.Watcher is { } watcher)
             {
                 var reg = watcher.Set.Register(device, NvmlEventType.XidCriticalError);
                 gpu.Registered = reg == NvmlReturn.Success;
                 if (!gpu.Registered && reg != gpu.RegisterError)
                 {
-                    _logger.LogWarning("GPU {Index} {Uuid} cannot report Xid events: {Error} ({Code})", i, uuid, _nvml!.ErrorString(reg), reg);
+                    logger.LogWarning("GPU {Index} {Uuid} cannot report Xid events: {Error} ({Code})", i, uuid, session.Nvml.ErrorString(reg), reg);
                 }
 
                 gpu.RegisterError = reg;
             }
         }
 
-        foreach (var g in _gpus.ToArray())
+        foreach (var g in Gpus.ToArray())
         {
             if (!seen.Contains(g))
             {
@@ -134,23 +180,23 @@ internal sealed partial class GpuSampler
     private GpuState AddGpu(string key, string uuid, int index)
     {
         var g = new GpuState(key, uuid, index) { NeedsIdentity = uuid.Length > 0 };
-        _gpus.Add(g);
+        Gpus.Add(g);
         _byKey[key] = g;
-        _layoutDirty = true;
+        _layoutChanged = true;
         return g;
     }
 
     private void RemoveGpu(GpuState g)
     {
-        _gpus.Remove(g);
+        Gpus.Remove(g);
         _byKey.Remove(g.Key);
         if (GpuPci.DeviceKey(g.BusId) is { } deviceKey && _byDeviceKey.GetValueOrDefault(deviceKey) == g)
         {
             _byDeviceKey.Remove(deviceKey);
         }
         var label = g.IndexLabel;
-        _unavailable.RemoveWhere((d, _, _) => d == label);
-        _layoutDirty = true;
+        unavailable.RemoveWhere((d, _, _) => d == label);
+        _layoutChanged = true;
     }
 
     private void ReadIdentity(GpuState g, INvmlDevice device)
@@ -162,21 +208,22 @@ internal sealed partial class GpuSampler
         {
             _byDeviceKey[deviceKey] = g;
         }
-        (g.NumaNode, g.PciRoot) = g.BusId.Length > 0 ? GpuPci.Locate(_options.SysfsRoot, g.BusId) : ("", "");
+        (g.NumaNode, g.PciRoot) = g.BusId.Length > 0 ? GpuPci.Locate(sysfsRoot, g.BusId) : ("", "");
         Span<NvmlFieldValue> links = [new NvmlFieldValue(NvlinkLinkCountField)];
         var linkRc = device.GetFieldValues(links);
         g.LinkCountStatus = linkRc == NvmlReturn.Success ? links[0].Result : linkRc;
         g.LinkCount = g.LinkCountStatus == NvmlReturn.Success ? (int)Math.Min(links[0].ToUInt64(), (ulong)g.LinkBuffer.Length) : 0;
         g.NeedsIdentity = IsLost(rc);
-        _layoutDirty = true;
+        _layoutChanged = true;
     }
 
-    private void MarkLost(GpuState g, NvmlReturn rc, string where)
+    /// <summary>Marks a GPU lost (it stopped answering with <paramref name="rc"/> in <paramref name="where"/>).</summary>
+    public void MarkLost(GpuState g, NvmlReturn rc, string where)
     {
         if (!g.Lost)
         {
-            _logger.LogWarning("GPU {Index} {Uuid} stopped answering: {Error} ({Code} {Number}, from {Where}); its series are absent and gpu_up is 0 until it answers again",
-                g.Index, g.Uuid, _nvml!.ErrorString(rc), rc, (int)rc, where);
+            logger.LogWarning("GPU {Index} {Uuid} stopped answering: {Error} ({Code} {Number}, from {Where}); its series are absent and gpu_up is 0 until it answers again",
+                g.Index, g.Uuid, session.Nvml.ErrorString(rc), rc, (int)rc, where);
             _wantsDiscovery = true;
         }
 
@@ -185,22 +232,16 @@ internal sealed partial class GpuSampler
         if (g.Processes.Count > 0)
         {
             g.Processes.Clear();
-            _layoutDirty = true;
+            _layoutChanged = true;
         }
 
-        if (g.Base >= 0)
-        {
-            WriteFixed(g, _frame.Values);
-        }
+        stateChanged(g);
     }
 
     private void Recover(GpuState g)
     {
-        _logger.LogInformation("GPU {Index} {Uuid} answers again", g.Index, g.Uuid);
+        logger.LogInformation("GPU {Index} {Uuid} answers again", g.Index, g.Uuid);
         g.Lost = false;
-        if (g.Base >= 0)
-        {
-            WriteFixed(g, _frame.Values);
-        }
+        stateChanged(g);
     }
 }
