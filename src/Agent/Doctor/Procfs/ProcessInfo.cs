@@ -1,4 +1,5 @@
 using System.Globalization;
+using EfaAgent.Collectors.Sysfs;
 
 namespace EfaAgent.Agent.Doctor.Procfs;
 
@@ -87,12 +88,21 @@ public sealed record ProcessInfo(int Pid, string CommandLine, uint? Uid, DateTim
         return null;
     }
 
-    /// <summary>A whole procfs file (their sizes read 0, so read to the end); null when it cannot be read.</summary>
+    /// <summary>
+    /// The most a file the doctor reads may hold: <c>/proc/net/tcp</c> of a node with a few hundred
+    /// thousand sockets stays well under it.
+    /// </summary>
+    public const int MaxFileBytes = 64 << 20;
+
+    /// <summary>
+    /// A whole procfs file (their sizes read 0, so read to the end), read the way the agent reads its
+    /// files: regular files only, never blocking, bounded; null when it cannot be read.
+    /// </summary>
     public static string? ReadAll(string path)
     {
         try
         {
-            return File.ReadAllText(path);
+            return RegularFile.ReadAllText(path, MaxFileBytes);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
