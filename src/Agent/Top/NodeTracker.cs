@@ -48,8 +48,12 @@ public sealed class NodeTracker
 
         // A reading taken before a series existed (an agent still discovering its devices, a device that
         // appeared late) would make the window's increase of that series unknown for a whole minute:
-        // the window starts at the oldest reading that has every counter this one has.
-        _readings.RemoveAll(r => !ReferenceEquals(r, now) && !now.Counters.Keys.All(r.Counters.ContainsKey));
+        // the window starts at the oldest reading that has every counter this one has. Series appear,
+        // they do not come and go, so only the front of the window needs looking at.
+        while (_readings.Count > 1 && !now.Counters.Keys.All(_readings[0].Counters.ContainsKey))
+        {
+            _readings.RemoveAt(0);
+        }
         var windowStart = _readings.Count > 1 ? _readings[0] : null;
 
         var efa = NodeViewBuilder.EfaPorts(now, before);
