@@ -92,7 +92,14 @@ public static class AgentHost
     {
         // The default metrics of prometheus-net fail `promtool check metrics`; the agent has its own.
         Metrics.SuppressDefaultMetrics();
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        // The agent takes no appsettings.json: without this the host keeps a file watcher thread on
+        // the content root, and its inotify mark puts every read of a file on that filesystem through
+        // fsnotify.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
         AddSystemd(builder.Services);
         builder.Services.AddSerilog(serilog, dispose: false);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
