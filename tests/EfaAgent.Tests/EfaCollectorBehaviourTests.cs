@@ -50,6 +50,28 @@ public sealed class EfaCollectorBehaviourTests : IDisposable
     }
 
     [Fact]
+    public void A_new_layout_carries_every_remaining_counter_s_state_a_reset_included()
+    {
+        using var collector = TestCollectors.Efa(_sys);
+        var path = PortCounter("rdmap16s27", "tx_bytes");
+        var before = ReadRaw(path);
+        var t = 1_000 * Second;
+        collector.Discover();
+        collector.Sample(t);
+        Write(path, 5_000); // a reset: the total goes on from before
+        collector.Sample(t + (Second / 4));
+
+        // Another device goes: the layout is built again, and the counters that stay keep their state.
+        TestCollectors.RemoveRdmaDevice(_sys, "rdmap32s27");
+        collector.Discover();
+        Write(path, 8_000);
+        collector.Sample(t + (Second / 2));
+
+        Assert.Equal(before + 8_000.0, FrameText.Value(collector.Frame, TxBytes16));
+        Assert.Equal(20_000.0, FrameText.Value(collector.Frame, TxPeak16)); // the peak window went on too
+    }
+
+    [Fact]
     public void A_device_that_goes_away_leaves_the_frame_at_the_next_discovery_and_nothing_else_changes()
     {
         using var collector = TestCollectors.Efa(_sys);

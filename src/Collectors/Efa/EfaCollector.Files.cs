@@ -11,30 +11,7 @@ public sealed partial class EfaCollector
     /// and files, so discovery sees no change, but the old descriptors answer ENODEV for good; a fresh
     /// open reaches the new attribute. A file that still cannot be opened stays unavailable.
     /// </summary>
-    private void ReopenFailed()
-    {
-        var budget = FileBudget() - OpenFiles;
-        foreach (var c in _byPath.Values)
-        {
-            if (c.Status != CounterStatus.ReadError)
-            {
-                continue;
-            }
-
-            if (c.File is not null)
-            {
-                c.File.Dispose();
-                c.File = null;
-                budget++;
-            }
-
-            if (budget > 0 && CounterFile.TryOpen(c.Path, out var file, out _))
-            {
-                c.File = file;
-                budget--;
-            }
-        }
-    }
+    private void ReopenFailed() => _slow.ReopenFailed(_fast.ReopenFailed(FileBudget() - OpenFiles));
 
     /// <summary>
     /// How many counter files may be held open: the soft open-file limit less what the rest of the

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using EfaAgent.Collectors.Derive;
 using EfaAgent.Collectors.Model;
 using EfaAgent.Collectors.Parsing;
@@ -46,11 +45,13 @@ public sealed partial class EfaCollector : ICollector
     private readonly UnavailableSeries _unavailable;
     private readonly FrameState _frame = new();
     private readonly byte[] _buffer = new byte[CounterFile.BufferSize];
+    private readonly ListingCache _listings = new();
     private Dictionary<string, EfaCounter> _byPath = new(StringComparer.Ordinal);
-    private EfaCounter[] _fast = [];
-    private EfaCounter[] _slow = [];
-    private EfaCounter[] _peaks = [];
-    private string? _signature;
+    private CounterLane _fast = CounterLane.Empty;
+    private CounterLane _slow = CounterLane.Empty;
+    private bool _built;
+    private string? _instanceType;
+    private string? _driverVersion;
     private bool _loggedNone;
     private bool _loggedFileLimit;
     private long _fileBudget;
@@ -87,7 +88,8 @@ public sealed partial class EfaCollector : ICollector
         IReadOnlyList<RdmaDevice> devices;
         try
         {
-            devices = RdmaDiscovery.Discover(_options.SysfsRoot);
+            devices = RdmaDiscovery.Discover(_options.SysfsRoot, _listings);
+            _listings.Sweep();
         }
         catch (IOException e)
         {
@@ -102,42 +104,26 @@ public sealed partial class EfaCollector : ICollector
         _unavailable.Clear("", "", "*");
         var instanceType = RdmaDiscovery.InstanceType(_options.SysfsRoot);
         var driverVersion = RdmaDiscovery.EfaDriverVersion(_options.SysfsRoot);
-        var signature = Signature(devices, instanceType) + "|driver " + driverVersion;
-        if (signature != _signature)
+        if (!_built || instanceType != _instanceType || driverVersion != _driverVersion || !RdmaDevice.SameAll(Devices, devices))
         {
             LogChanges(Devices, devices);
             Rebuild(devices, instanceType, driverVersion);
-            _signature = signature;
+            (_built, _instanceType, _driverVersion) = (true, instanceType, driverVersion);
             Devices = devices;
             DeviceCount = devices.Count;
         }
 
         NeedsDiscovery = false;
         ReopenFailed();
-        var now = Stopwatch.GetTimestamp();
-        foreach (var c in _slow)
-        {
-            Read(c, now);
-        }
-
+        NeedsDiscovery |= _slow.Read(Stopwatch.GetTimestamp(), _frame.Values, _buffer, _unavailable);
         _frame.SyncUnavailable(_unavailable);
     }
 
     /// <inheritdoc />
     public void Sample(long timestamp)
     {
-        foreach (var c in _fast)
-        {
-            Read(c, timestamp);
-        }
-
-        var values = _frame.Values;
-        foreach (var c in _peaks)
-        {
-            // A peak is derived from its counter: absent with it, rather than a 0 that reads as "idle".
-            values[c.PeakSlot] = c.Status == CounterStatus.Ok ? c.Peak!.Peak(timestamp) : double.NaN;
-        }
-
+        NeedsDiscovery |= _fast.Read(timestamp, _frame.Values, _buffer, _unavailable);
+        _fast.WritePeaks(timestamp, _frame.Values);
         _frame.SyncUnavailable(_unavailable);
     }
 
@@ -150,65 +136,17 @@ public sealed partial class EfaCollector : ICollector
         }
 
         _byPath.Clear();
-        _fast = _slow = _peaks = [];
-    }
-
-    private void Read(EfaCounter c, long timestamp)
-    {
-        ulong raw = 0;
-        var status = c.File is null ? CounterStatus.ReadError : c.File.Read(_buffer, out raw);
-        var values = _frame.Values;
-        if (status == CounterStatus.Ok)
-        {
-            if (c.IsLifespan)
-            {
-                values[c.Slot] = raw / 1000.0;
-            }
-            else if (c.State.TryUpdate(raw, c.MaxDelta(timestamp), out var delta))
-            {
-                c.Peak?.Add(timestamp, delta);
-                c.LastTimestamp = timestamp;
-                values[c.Slot] = c.State.Value;
-            }
-            else
-            {
-                // Not folded in: the exported total stays where it was.
-                status = CounterStatus.Implausible;
-            }
-        }
-        else
-        {
-            values[c.Slot] = double.NaN;
-            if (status == CounterStatus.ReadError && c.Status != CounterStatus.ReadError)
-            {
-                // A file that just failed may belong to a device that went away: look now. One that
-                // keeps failing is retried on the discovery cadence, not by a walk of the tree every tick.
-                NeedsDiscovery = true;
-            }
-        }
-
-        if (status != c.Status)
-        {
-            if (status == CounterStatus.Ok)
-            {
-                _unavailable.Clear(c.Device, c.Port, c.Name);
-            }
-            else
-            {
-                _unavailable.Set(c.Device, c.Port, c.Name, CounterParser.Describe(status), c.Path);
-            }
-
-            c.Status = status;
-        }
+        _fast = _slow = CounterLane.Empty;
     }
 
     private void Rebuild(IReadOnlyList<RdmaDevice> devices, string? instanceType, string? driverVersion)
     {
+        _fast.SaveState();
+        _slow.SaveState();
         var old = _byPath;
         var byPath = new Dictionary<string, EfaCounter>(StringComparer.Ordinal);
         var fast = new List<EfaCounter>();
         var slow = new List<EfaCounter>();
-        var peaks = new List<EfaCounter>();
         var constants = new List<(int Slot, double Value)>();
         var b = new LayoutBuilder();
         var names = new MetricNameClaims(_unavailable);
@@ -267,7 +205,6 @@ public sealed partial class EfaCollector : ICollector
                     {
                         c.Peak ??= new PeakWindow(_options.BurstWindow, _options.SampleInterval);
                         c.PeakSlot = b.Add(peakFamily, dev.Name, port.Port);
-                        peaks.Add(c);
                     }
                 }
 
@@ -331,9 +268,8 @@ public sealed partial class EfaCollector : ICollector
         // Until the next tick reads them again, every series that stays keeps the value the frame
         // showed (a counter its last value, a peak its peak); a new one stays absent, never 0.
         _byPath = byPath;
-        _fast = [.. fast];
-        _slow = [.. slow];
-        _peaks = [.. peaks];
+        _fast = new CounterLane(fast);
+        _slow = new CounterLane(slow);
         _frame.SetBaseCarrying(b, _unavailable);
 
         foreach (var (slot, value) in constants)
@@ -376,20 +312,5 @@ public sealed partial class EfaCollector : ICollector
         {
             _logger.LogWarning("device {Device} went away; its series are no longer exported", name);
         }
-    }
-
-    private static string Signature(IReadOnlyList<RdmaDevice> devices, string? instanceType)
-    {
-        var sb = new StringBuilder(instanceType);
-        foreach (var d in devices)
-        {
-            sb.Append('|').Append(d).Append(string.Join(',', d.HwCounters));
-            foreach (var p in d.Ports)
-            {
-                sb.Append('/').Append(p).Append(string.Join(',', p.HwCounters));
-            }
-        }
-
-        return sb.ToString();
     }
 }

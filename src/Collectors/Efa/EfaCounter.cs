@@ -1,11 +1,14 @@
-using System.Diagnostics;
 using EfaAgent.Collectors.Derive;
 using EfaAgent.Collectors.Parsing;
 using EfaAgent.Collectors.Sysfs;
 
 namespace EfaAgent.Collectors.Efa;
 
-/// <summary>One counter file of the EFA collector: its open file, slots, state and status.</summary>
+/// <summary>
+/// One counter file of the EFA collector: what it is, its open file, and its state between two
+/// layouts. While a layout is in force the state is worked on in a <see cref="CounterLane"/>'s arrays,
+/// which hand it back here (<see cref="CounterLane.SaveState"/>) before the next layout is built.
+/// </summary>
 internal sealed class EfaCounter(string path, string device, string port, string name)
 {
     public string Path { get; } = path;
@@ -22,7 +25,8 @@ internal sealed class EfaCounter(string path, string device, string port, string
 
     public int Slot { get; set; }
 
-    public int PeakSlot { get; set; }
+    /// <summary>The slot of the peak throughput derived from this counter; -1 when it has none.</summary>
+    public int PeakSlot { get; set; } = -1;
 
     /// <summary>The largest plausible rate of any counter of the port; null when the port's rate is unknown.</summary>
     public double? MaxBytesPerSecond { get; set; }
@@ -37,18 +41,4 @@ internal sealed class EfaCounter(string path, string device, string port, string
 #pragma warning disable SA1401 // a mutable struct must be a field to be updated in place
     public CounterState State;
 #pragma warning restore SA1401
-
-    /// <summary>The largest increase plausible since the last accepted reading; no bound when the port rate is unknown.</summary>
-    public ulong MaxDelta(long timestamp)
-    {
-        if (MaxBytesPerSecond is not { } rate || LastTimestamp == 0)
-        {
-            return ulong.MaxValue;
-        }
-
-        // One second of slack covers the counter group's cache time and a late tick.
-        var seconds = ((timestamp - LastTimestamp) / (double)Stopwatch.Frequency) + 1;
-        var max = rate * seconds;
-        return max >= ulong.MaxValue ? ulong.MaxValue : (ulong)max;
-    }
 }

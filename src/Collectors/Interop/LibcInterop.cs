@@ -67,6 +67,9 @@ internal static partial class Interop
         [LibraryImport(LibraryName, EntryPoint = "read", SetLastError = true)]
         internal static partial nint Read(int fd, byte* buffer, nuint count);
 
+        [LibraryImport(LibraryName, EntryPoint = "pread", SetLastError = true)]
+        internal static partial nint PRead(int fd, byte* buffer, nuint count, long offset);
+
         [LibraryImport(LibraryName, EntryPoint = "lseek", SetLastError = true)]
         internal static partial long Seek(int fd, long offset, int whence);
     }

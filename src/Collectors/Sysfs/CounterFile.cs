@@ -1,5 +1,7 @@
+using System.Runtime.InteropServices;
 using EfaAgent.Collectors.Parsing;
 using Microsoft.Win32.SafeHandles;
+using Libc = EfaAgent.Collectors.Interop.Interop.Libc;
 
 namespace EfaAgent.Collectors.Sysfs;
 
@@ -20,10 +22,18 @@ public sealed class CounterFile : IDisposable
     {
         Path = path;
         _handle = handle;
+        Descriptor = (int)handle.DangerousGetHandle();
     }
 
     /// <summary>The path the file was opened at.</summary>
     public string Path { get; }
+
+    /// <summary>
+    /// The raw descriptor, for a sampler that reads hundreds of files per tick with
+    /// <see cref="Read(int, Span{byte}, out ulong)"/>: no reference count per read. Valid until
+    /// <see cref="Dispose"/>, which only the thread that reads may call.
+    /// </summary>
+    public int Descriptor { get; }
 
     /// <summary>
     /// Opens a counter file without blocking; returns false (and the reason) when it cannot be opened or
@@ -46,32 +56,41 @@ public sealed class CounterFile : IDisposable
         }
     }
 
-    /// <summary>Reads and parses the current value. Never throws for I/O or content problems.</summary>
+    /// <summary>
+    /// Reads and parses the current value of the counter open at <paramref name="descriptor"/>.
+    /// Never throws for I/O or content problems: ENODEV/ENOENT after a device went away and EIO from a
+    /// failing driver are <see cref="CounterStatus.ReadError"/>.
+    /// </summary>
+    /// <param name="descriptor">A descriptor from <see cref="Descriptor"/>.</param>
     /// <param name="buffer">Scratch space of at least <see cref="BufferSize"/> bytes, reused across calls.</param>
     /// <param name="value">The value when the result is <see cref="CounterStatus.Ok"/>.</param>
-    public CounterStatus Read(Span<byte> buffer, out ulong value)
+    public static unsafe CounterStatus Read(int descriptor, Span<byte> buffer, out ulong value)
     {
-        int n;
-        try
+        ArgumentOutOfRangeException.ThrowIfLessThan(buffer.Length, BufferSize);
+        nint n;
+        fixed (byte* p = buffer)
         {
-            n = RandomAccess.Read(_handle, buffer[..BufferSize], 0);
+            do
+            {
+                n = Libc.PRead(descriptor, p, BufferSize, 0);
+            }
+            while (n < 0 && Marshal.GetLastPInvokeError() == Libc.EIntr);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+
+        value = 0;
+        if (n < 0)
         {
-            // ENODEV/ENOENT after a device went away, EIO from a failing driver.
-            value = 0;
             return CounterStatus.ReadError;
         }
 
-        if (n == BufferSize)
-        {
-            // Longer than any counter could be.
-            value = 0;
-            return CounterStatus.Malformed;
-        }
-
-        return CounterParser.TryParse(buffer[..n], out value);
+        // Longer than any counter could be.
+        return n == BufferSize ? CounterStatus.Malformed : CounterParser.TryParse(buffer[..(int)n], out value);
     }
+
+    /// <summary>Reads and parses the current value. Never throws for I/O or content problems.</summary>
+    /// <param name="buffer">Scratch space of at least <see cref="BufferSize"/> bytes, reused across calls.</param>
+    /// <param name="value">The value when the result is <see cref="CounterStatus.Ok"/>.</param>
+    public CounterStatus Read(Span<byte> buffer, out ulong value) => Read(Descriptor, buffer, out value);
 
     /// <inheritdoc />
     public void Dispose() => _handle.Dispose();
