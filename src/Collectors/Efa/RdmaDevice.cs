@@ -17,7 +17,13 @@ public sealed record RdmaPort(
     string? Mac,
     string Netdev,
     bool HasHwCounters,
-    IReadOnlyList<string> HwCounters);
+    IReadOnlyList<string> HwCounters)
+{
+    /// <summary>Equal in every property, the counter names included (a record's own equality compares lists by reference).</summary>
+    public bool SameAs(RdmaPort other) =>
+        Port == other.Port && Rate == other.Rate && Nullable.Equals(RateBytesPerSecond, other.RateBytesPerSecond) && Gid == other.Gid
+        && Mac == other.Mac && Netdev == other.Netdev && HasHwCounters == other.HasHwCounters && HwCounters.SequenceEqual(other.HwCounters);
+}
 
 /// <summary>One RDMA device under <c>class/infiniband/</c>.</summary>
 /// <param name="Name">The device name, e.g. <c>rdmap16s27</c> (EFA, named by rdma-core's udev rule) or <c>mlx5_0</c>.</param>
@@ -36,4 +42,45 @@ public sealed record RdmaDevice(
     string NumaNode,
     bool HasHwCounters,
     IReadOnlyList<string> HwCounters,
-    IReadOnlyList<RdmaPort> Ports);
+    IReadOnlyList<RdmaPort> Ports)
+{
+    /// <summary>Whether two discoveries found the same devices, ports and counters, in the same order.</summary>
+    public static bool SameAll(IReadOnlyList<RdmaDevice> a, IReadOnlyList<RdmaDevice> b)
+    {
+        if (a.Count != b.Count)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < a.Count; i++)
+        {
+            if (!a[i].SameAs(b[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Equal in every property, ports and counter names included.</summary>
+    public bool SameAs(RdmaDevice other)
+    {
+        if (Name != other.Name || IsEfa != other.IsEfa || Driver != other.Driver || PciAddress != other.PciAddress
+            || NumaNode != other.NumaNode || HasHwCounters != other.HasHwCounters || Ports.Count != other.Ports.Count
+            || !HwCounters.SequenceEqual(other.HwCounters))
+        {
+            return false;
+        }
+
+        for (var i = 0; i < Ports.Count; i++)
+        {
+            if (!Ports[i].SameAs(other.Ports[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

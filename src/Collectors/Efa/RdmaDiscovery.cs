@@ -16,7 +16,7 @@ public static class RdmaDiscovery
 
     /// <summary>Finds every RDMA device under <paramref name="sysfsRoot"/>, sorted by name.</summary>
     /// <exception cref="IOException">A directory of the tree exists but cannot be listed: the tree is unreadable, not empty.</exception>
-    public static IReadOnlyList<RdmaDevice> Discover(string sysfsRoot)
+    public static IReadOnlyList<RdmaDevice> Discover(string sysfsRoot, ListingCache? listings = null)
     {
         var classDir = Path.Combine(sysfsRoot, "class", "infiniband");
         var names = SysfsText.ListNames(classDir);
@@ -35,7 +35,7 @@ public static class RdmaDiscovery
                 continue; // vanished between listing and reading
             }
 
-            devices.Add(ReadDevice(name, dir, netdevByMac));
+            devices.Add(ReadDevice(name, dir, netdevByMac, listings));
         }
 
         return devices;
@@ -72,7 +72,7 @@ public static class RdmaDiscovery
         return map;
     }
 
-    private static RdmaDevice ReadDevice(string name, string dir, Dictionary<string, string> netdevByMac)
+    private static RdmaDevice ReadDevice(string name, string dir, Dictionary<string, string> netdevByMac, ListingCache? listings)
     {
         var pciDir = Path.Combine(dir, "device");
         var driver = SysfsText.LinkTargetName(Path.Combine(pciDir, "driver")) ?? UeventValue(pciDir, "DRIVER") ?? "";
@@ -84,21 +84,21 @@ public static class RdmaDiscovery
 
         var hwDir = Path.Combine(dir, "hw_counters");
         var hasHw = Directory.Exists(hwDir);
-        var hw = hasHw ? CounterNames(hwDir) : [];
+        var hw = hasHw ? CounterNames(hwDir, listings) : [];
 
         var ports = new List<RdmaPort>();
         var portsDir = Path.Combine(dir, "ports");
-        var portNames = SysfsText.ListNames(portsDir, directoriesOnly: true);
+        var portNames = List(listings, portsDir, directoriesOnly: true).ToArray();
         Array.Sort(portNames, ComparePortNumbers);
         foreach (var port in portNames)
         {
-            ports.Add(ReadPort(port, Path.Combine(portsDir, port), netdevByMac));
+            ports.Add(ReadPort(port, Path.Combine(portsDir, port), netdevByMac, listings));
         }
 
         return new RdmaDevice(name, isEfa, driver, pci, numa, hasHw, hw, ports);
     }
 
-    private static RdmaPort ReadPort(string port, string dir, Dictionary<string, string> netdevByMac)
+    private static RdmaPort ReadPort(string port, string dir, Dictionary<string, string> netdevByMac, ListingCache? listings)
     {
         var rate = SysfsText.TryRead(Path.Combine(dir, "rate"));
         var gid = SysfsText.TryRead(Path.Combine(dir, "gids", "0"));
@@ -109,14 +109,19 @@ public static class RdmaDiscovery
         // PMA (no process_mad), so the directory is absent, or on 4.x kernels full of "N/A (no PMA)".
         var hwDir = Path.Combine(dir, "hw_counters");
         var hasHw = Directory.Exists(hwDir);
-        var hw = hasHw ? CounterNames(hwDir) : [];
+        var hw = hasHw ? CounterNames(hwDir, listings) : [];
         return new RdmaPort(port, rate, EfaAddress.ParseRateBytesPerSecond(rate), gid, mac, netdev, hasHw, hw);
     }
 
     // Every entry, not only files: a counter that turned into a directory is then reported as
     // unreadable by the collector instead of vanishing without a word.
-    private static string[] CounterNames(string hwDir) =>
-        SysfsText.ListNames(hwDir).Where(f => f != LifespanFile).ToArray();
+    private static string[] CounterNames(string hwDir, ListingCache? listings) =>
+        List(listings, hwDir).Where(f => f != LifespanFile).ToArray();
+
+    // The directories inside a device change only when it is registered again; class/infiniband and
+    // class/net themselves are always listed afresh.
+    private static string[] List(ListingCache? listings, string directory, bool directoriesOnly = false) =>
+        listings?.List(directory, directoriesOnly) ?? SysfsText.ListNames(directory, directoriesOnly);
 
     private static bool IsEfaDeviceId(string? id) => id is "0xefa0" or "0xefa1" or "0xefa2" or "0xefa3";
 

@@ -1,3 +1,4 @@
+using System.IO.Enumeration;
 using System.Text;
 
 namespace EfaAgent.Collectors.Sysfs;
@@ -6,6 +7,15 @@ namespace EfaAgent.Collectors.Sysfs;
 public static class SysfsText
 {
     private const int MaxAttributeBytes = 4096;
+
+    /// <summary>How many distinct names a thread keeps for re-use; past it, names are allocated as they come.</summary>
+    private const int MaxInterned = 4096;
+
+    [ThreadStatic]
+    private static Dictionary<string, string>? _interned;
+
+    // Every entry, hidden ones too, and an unreadable directory is an error, as Directory.GetFileSystemEntries has it.
+    private static readonly EnumerationOptions ListOptions = new() { AttributesToSkip = 0, IgnoreInaccessible = false };
 
     /// <summary>
     /// Reads a small text attribute and trims it; null when it is missing, unreadable or not a regular
@@ -54,10 +64,20 @@ public static class SysfsText
     /// <exception cref="IOException">The directory exists but cannot be listed; the message names it and the reason.</exception>
     public static string[] ListNames(string directory, bool directoriesOnly = false)
     {
-        string[] entries;
+        // Names only, straight from the directory entries: no full paths built and thrown away (a
+        // p5's discovery lists some seventy directories every few seconds).
+        var names = new List<string>();
         try
         {
-            entries = directoriesOnly ? Directory.GetDirectories(directory) : Directory.GetFileSystemEntries(directory);
+            // The enumerable opens the directory as it is made: inside the try.
+            var entries = new FileSystemEnumerable<string>(directory, static (ref FileSystemEntry e) => Intern(e.FileName), ListOptions)
+            {
+                ShouldIncludePredicate = directoriesOnly ? static (ref FileSystemEntry e) => e.IsDirectory : null,
+            };
+            foreach (var name in entries)
+            {
+                names.Add(name);
+            }
         }
         catch (DirectoryNotFoundException)
         {
@@ -68,13 +88,31 @@ public static class SysfsText
             throw new IOException($"cannot list {directory}: {e.Message}", e);
         }
 
-        var names = new string[entries.Length];
-        for (var i = 0; i < entries.Length; i++)
+        var sorted = names.ToArray();
+        Array.Sort(sorted, StringComparer.Ordinal);
+        return sorted;
+    }
+
+    /// <summary>
+    /// The same string for the same name: discovery lists the same directories every few seconds, and
+    /// their names are few (every port of every device has the same counter names), so after the first
+    /// walk a listing allocates nothing per name.
+    /// </summary>
+    private static string Intern(ReadOnlySpan<char> name)
+    {
+        var table = _interned ??= new Dictionary<string, string>(StringComparer.Ordinal);
+        var lookup = table.GetAlternateLookup<ReadOnlySpan<char>>();
+        if (lookup.TryGetValue(name, out var known))
         {
-            names[i] = System.IO.Path.GetFileName(entries[i]);
+            return known;
         }
 
-        Array.Sort(names, StringComparer.Ordinal);
-        return names;
+        var text = name.ToString();
+        if (table.Count < MaxInterned)
+        {
+            table[text] = text;
+        }
+
+        return text;
     }
 }

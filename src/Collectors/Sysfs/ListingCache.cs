@@ -1,0 +1,113 @@
+using Libc = EfaAgent.Collectors.Interop.Interop.Libc;
+
+namespace EfaAgent.Collectors.Sysfs;
+
+/// <summary>
+/// Directory listings that are read again only when the directory changed. Discovery walks the same
+/// few hundred directories every few seconds (the counter directories of every port of every device)
+/// and they almost never change; a <c>statx</c> says so at a fraction of the cost of a listing and
+/// without allocating. A directory is taken as unchanged while it is the same one (device, inode,
+/// birth time) with the same change and modification times; POSIX has a directory's times updated
+/// whenever an entry is added, removed or renamed, and a sysfs directory that comes back (a device
+/// re-registered, a driver reloaded) is a new inode.
+/// <para>
+/// Timestamps have a granularity, so a listing is kept only once the directory has been left alone
+/// for a settle time (<see cref="DefaultSettleTime"/>), as git treats a "racily clean" file: a change
+/// made in the same clock tick as the listing can never be missed.
+/// </para>
+/// </summary>
+public sealed class ListingCache
+{
+    /// <summary>How long a directory must have been unchanged before its listing is kept, unless told otherwise.</summary>
+    public static readonly TimeSpan DefaultSettleTime = TimeSpan.FromSeconds(2);
+
+    private const uint StatxWanted = 0x1 | 0x40 | 0x80 | 0x100 | 0x800; // TYPE | MTIME | CTIME | INO | BTIME
+    private const int InoOffset = 32;
+    private const int BtimeOffset = 80;
+    private const int CtimeOffset = 96;
+    private const int MtimeOffset = 112;
+    private const int DevMajorOffset = 136;
+    private const int AtFdCwd = -100;
+
+    private readonly long _settleMs;
+    private Dictionary<(string, bool), Entry> _entries = new();
+    private Dictionary<(string, bool), Entry> _used = new();
+
+    /// <summary>Creates an empty cache.</summary>
+    /// <param name="settleTime">How long a directory must have been unchanged before its listing is kept; <see cref="DefaultSettleTime"/> when null.</param>
+    public ListingCache(TimeSpan? settleTime = null) => _settleMs = (long)(settleTime ?? DefaultSettleTime).TotalMilliseconds;
+
+    /// <summary>The number of listings kept (for tests).</summary>
+    public int Count => _entries.Count + _used.Count;
+
+    /// <summary>
+    /// The sorted names in <paramref name="directory"/>, as <see cref="SysfsText.ListNames"/> gives them,
+    /// from the last listing when the directory has not changed since.
+    /// </summary>
+    /// <exception cref="IOException">The directory exists but cannot be listed.</exception>
+    public string[] List(string directory, bool directoriesOnly = false)
+    {
+        var key = (directory, directoriesOnly);
+        if (!TryStamp(directory, out var stamp))
+        {
+            return SysfsText.ListNames(directory, directoriesOnly);
+        }
+
+        if ((_used.TryGetValue(key, out var entry) || _entries.Remove(key, out entry)) && entry.Stamp == stamp)
+        {
+            _used[key] = entry;
+            return entry.Names;
+        }
+
+        var names = SysfsText.ListNames(directory, directoriesOnly);
+        var settled = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - _settleMs;
+        if (stamp.ChangedMs < settled && stamp.ModifiedMs < settled)
+        {
+            _used[key] = new Entry(stamp, names);
+        }
+        else
+        {
+            _used.Remove(key);
+        }
+
+        return names;
+    }
+
+    /// <summary>Forgets the listings not asked for since the last sweep: directories that went away do not pile up.</summary>
+    public void Sweep()
+    {
+        (_entries, _used) = (_used, _entries);
+        _used.Clear();
+    }
+
+    private static unsafe bool TryStamp(string directory, out Stamp stamp)
+    {
+        var buffer = stackalloc byte[Libc.StatxSize];
+        if (Libc.Statx(AtFdCwd, directory, 0, StatxWanted, buffer) != 0
+            || (*(ushort*)(buffer + Libc.StatxModeOffset) & Libc.SIfMt) != Libc.SIfDir)
+        {
+            stamp = default;
+            return false;
+        }
+
+        stamp = new Stamp(
+            *(ulong*)(buffer + InoOffset),
+            *(ulong*)(buffer + DevMajorOffset),
+            Nanoseconds(buffer + BtimeOffset),
+            Nanoseconds(buffer + CtimeOffset),
+            Nanoseconds(buffer + MtimeOffset));
+        return true;
+    }
+
+    /// <summary>A <c>struct statx_timestamp</c>: seconds (s64), then nanoseconds (u32).</summary>
+    private static unsafe long Nanoseconds(byte* timestamp) => (*(long*)timestamp * 1_000_000_000) + *(uint*)(timestamp + 8);
+
+    private readonly record struct Stamp(ulong Inode, ulong Device, long BornNs, long ChangedNs, long ModifiedNs)
+    {
+        public long ChangedMs => ChangedNs / 1_000_000;
+
+        public long ModifiedMs => ModifiedNs / 1_000_000;
+    }
+
+    private readonly record struct Entry(Stamp Stamp, string[] Names);
+}

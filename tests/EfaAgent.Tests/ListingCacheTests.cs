@@ -1,0 +1,113 @@
+using EfaAgent.Collectors.Sysfs;
+using EfaAgent.Tests.Support;
+
+namespace EfaAgent.Tests;
+
+/// <summary>
+/// Discovery's directory listings, kept while a directory is unchanged. The cache is asked on a real
+/// directory; "served from the cache" is the same array coming back.
+/// </summary>
+public class ListingCacheTests
+{
+    private static readonly TimeSpan Short = TimeSpan.FromMilliseconds(20);
+
+    private static string Counters(TempDir tmp, params string[] names)
+    {
+        var dir = tmp.Combine("hw_counters");
+        Directory.CreateDirectory(dir);
+        foreach (var n in names)
+        {
+            File.WriteAllText(Path.Combine(dir, n), "0\n");
+        }
+
+        return dir;
+    }
+
+    [Fact]
+    public void An_unchanged_directory_is_listed_once_and_served_from_the_cache()
+    {
+        using var tmp = new TempDir();
+        var dir = Counters(tmp, "tx_bytes", "rx_bytes");
+        Thread.Sleep(3 * Short);
+        var cache = new ListingCache(Short);
+
+        var first = cache.List(dir);
+        var second = cache.List(dir);
+
+        Assert.Equal(["rx_bytes", "tx_bytes"], first);
+        Assert.Same(first, second);
+    }
+
+    [Fact]
+    public void An_entry_added_removed_or_turned_into_a_directory_is_seen_at_the_next_listing()
+    {
+        using var tmp = new TempDir();
+        var dir = Counters(tmp, "tx_bytes", "rx_bytes");
+        Thread.Sleep(3 * Short);
+        var cache = new ListingCache(Short);
+        cache.List(dir);
+
+        File.WriteAllText(Path.Combine(dir, "rdma_read_bytes"), "0\n");
+        Assert.Equal(["rdma_read_bytes", "rx_bytes", "tx_bytes"], cache.List(dir));
+
+        Thread.Sleep(3 * Short);
+        File.Delete(Path.Combine(dir, "tx_bytes"));
+        Assert.Equal(["rdma_read_bytes", "rx_bytes"], cache.List(dir));
+
+        Thread.Sleep(3 * Short);
+        File.Delete(Path.Combine(dir, "rx_bytes"));
+        Directory.CreateDirectory(Path.Combine(dir, "rx_bytes"));
+        Assert.Equal(["rx_bytes"], cache.List(dir, directoriesOnly: true));
+        Assert.Equal(["rdma_read_bytes", "rx_bytes"], cache.List(dir));
+    }
+
+    [Fact]
+    public void A_directory_replaced_by_another_of_the_same_name_is_listed_again()
+    {
+        using var tmp = new TempDir();
+        var dir = Counters(tmp, "tx_bytes");
+        Thread.Sleep(3 * Short);
+        var cache = new ListingCache(Short);
+        cache.List(dir);
+
+        // A device registered again: a new directory at the same path, with other entries.
+        Directory.Delete(dir, recursive: true);
+        Counters(tmp, "rx_bytes");
+        Thread.Sleep(3 * Short);
+
+        Assert.Equal(["rx_bytes"], cache.List(dir));
+    }
+
+    [Fact]
+    public void A_directory_changed_within_the_settle_time_is_never_taken_from_the_cache()
+    {
+        using var tmp = new TempDir();
+        var dir = Counters(tmp, "tx_bytes");
+        var cache = new ListingCache(TimeSpan.FromHours(1));
+
+        var first = cache.List(dir);
+        var second = cache.List(dir);
+
+        Assert.Equal(first, second);
+        Assert.NotSame(first, second);
+        Assert.Equal(0, cache.Count);
+    }
+
+    [Fact]
+    public void A_missing_directory_lists_empty_and_listings_not_asked_for_are_swept()
+    {
+        using var tmp = new TempDir();
+        var dir = Counters(tmp, "tx_bytes");
+        Thread.Sleep(3 * Short);
+        var cache = new ListingCache(Short);
+
+        Assert.Empty(cache.List(tmp.Combine("no-such-directory")));
+        cache.List(dir);
+        cache.Sweep();
+        Assert.Equal(1, cache.Count);
+
+        // A walk that no longer asks for it (the device went away) forgets it.
+        cache.Sweep();
+        Assert.Equal(0, cache.Count);
+    }
+}
