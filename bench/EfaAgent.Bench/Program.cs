@@ -74,6 +74,22 @@ for (var c = 0; c < collectors.Length; c++)
 }
 
 Report("  whole tick (all collectors + publish)", whole);
+
+// Discovery: the walk of the tree and the slow lane, every discovery interval (5 s by default).
+var discoveries = new double[Math.Max(50, ticks / 50)];
+var discoveryBytes = new long[discoveries.Length];
+for (var i = 0; i < discoveries.Length; i++)
+{
+    var before = GC.GetAllocatedBytesForCurrentThread();
+    var t0 = Stopwatch.GetTimestamp();
+    efa.Discover();
+    discoveries[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+    discoveryBytes[i] = GC.GetAllocatedBytesForCurrentThread() - before;
+}
+
+Report("  efa Discover() with nothing changed", discoveries);
+Array.Sort(discoveryBytes);
+Console.WriteLine($"  bytes allocated per discovery: median {discoveryBytes[discoveryBytes.Length / 2]}");
 Array.Sort(allocated);
 Console.WriteLine($"  bytes allocated per tick: median {allocated[ticks / 2]}, max {allocated[^1]}");
 
