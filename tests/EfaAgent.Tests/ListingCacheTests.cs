@@ -110,4 +110,30 @@ public class ListingCacheTests
         cache.Sweep();
         Assert.Equal(0, cache.Count);
     }
+
+    [Fact]
+    public void What_is_read_from_a_directory_is_kept_with_its_listing_and_read_again_when_it_changes()
+    {
+        using var tmp = new TempDir();
+        var dir = Counters(tmp, "tx_bytes");
+        Thread.Sleep(3 * Short);
+        var cache = new ListingCache(Short);
+        var reads = 0;
+        string[] Read(string d, int _)
+        {
+            reads++;
+            return [.. Directory.GetFiles(d).Select(Path.GetFileName).Order()!];
+        }
+
+        var first = cache.Get(dir, "files", Read, 0);
+        var again = cache.Get(dir, "files", Read, 0);
+        var listing = cache.List(dir);
+        Assert.Same(first, again);
+        Assert.Equal(1, reads);
+        Assert.NotSame(first, listing); // another kind, kept apart
+
+        File.WriteAllText(Path.Combine(dir, "rx_bytes"), "0\n");
+        Assert.Equal(["rx_bytes", "tx_bytes"], cache.Get(dir, "files", Read, 0));
+        Assert.Equal(2, reads);
+    }
 }

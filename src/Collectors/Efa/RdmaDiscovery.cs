@@ -74,13 +74,8 @@ public static class RdmaDiscovery
 
     private static RdmaDevice ReadDevice(string name, string dir, Dictionary<string, string> netdevByMac, ListingCache? listings)
     {
-        var pciDir = Path.Combine(dir, "device");
-        var driver = SysfsText.LinkTargetName(Path.Combine(pciDir, "driver")) ?? UeventValue(pciDir, "DRIVER") ?? "";
-        var vendor = SysfsText.TryRead(Path.Combine(pciDir, "vendor"));
-        var deviceId = SysfsText.TryRead(Path.Combine(pciDir, "device"));
-        var isEfa = driver == "efa" || (vendor == AmazonVendor && IsEfaDeviceId(deviceId));
-        var pci = SysfsText.LinkTargetName(pciDir) ?? UeventValue(pciDir, "PCI_SLOT_NAME") ?? "";
-        var numa = SysfsText.TryRead(Path.Combine(pciDir, "numa_node")) ?? "";
+        // The PCI identity is fixed while the device is registered; registered again, it is a new directory.
+        var (isEfa, driver, pci, numa) = listings?.Get(dir, "pci", static (d, _) => ReadIdentity(d), 0) ?? ReadIdentity(dir);
 
         var hwDir = Path.Combine(dir, "hw_counters");
         var hasHw = Directory.Exists(hwDir);
@@ -96,6 +91,18 @@ public static class RdmaDiscovery
         }
 
         return new RdmaDevice(name, isEfa, driver, pci, numa, hasHw, hw, ports);
+    }
+
+    private static Identity ReadIdentity(string dir)
+    {
+        var pciDir = Path.Combine(dir, "device");
+        var driver = SysfsText.LinkTargetName(Path.Combine(pciDir, "driver")) ?? UeventValue(pciDir, "DRIVER") ?? "";
+        var vendor = SysfsText.TryRead(Path.Combine(pciDir, "vendor"));
+        var deviceId = SysfsText.TryRead(Path.Combine(pciDir, "device"));
+        var isEfa = driver == "efa" || (vendor == AmazonVendor && IsEfaDeviceId(deviceId));
+        var pci = SysfsText.LinkTargetName(pciDir) ?? UeventValue(pciDir, "PCI_SLOT_NAME") ?? "";
+        var numa = SysfsText.TryRead(Path.Combine(pciDir, "numa_node")) ?? "";
+        return new Identity(isEfa, driver, pci, numa);
     }
 
     private static RdmaPort ReadPort(string port, string dir, Dictionary<string, string> netdevByMac, ListingCache? listings)
@@ -116,7 +123,10 @@ public static class RdmaDiscovery
     // Every entry, not only files: a counter that turned into a directory is then reported as
     // unreadable by the collector instead of vanishing without a word.
     private static string[] CounterNames(string hwDir, ListingCache? listings) =>
-        List(listings, hwDir).Where(f => f != LifespanFile).ToArray();
+        listings?.Get(hwDir, "counters", static (d, _) => ReadCounterNames(d), 0) ?? ReadCounterNames(hwDir);
+
+    private static string[] ReadCounterNames(string hwDir) =>
+        SysfsText.ListNames(hwDir).Where(f => f != LifespanFile).ToArray();
 
     // The directories inside a device change only when it is registered again; class/infiniband and
     // class/net themselves are always listed afresh.
@@ -150,4 +160,6 @@ public static class RdmaDiscovery
         var okB = int.TryParse(b, out var nb);
         return okA && okB ? na.CompareTo(nb) : string.CompareOrdinal(a, b);
     }
+
+    private sealed record Identity(bool IsEfa, string Driver, string Pci, string Numa);
 }

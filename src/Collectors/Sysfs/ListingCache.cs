@@ -3,7 +3,8 @@ using Libc = EfaAgent.Collectors.Interop.Interop.Libc;
 namespace EfaAgent.Collectors.Sysfs;
 
 /// <summary>
-/// Directory listings that are read again only when the directory changed. Discovery walks the same
+/// Directory listings (and what else is read from a directory that only changes with it) that are read
+/// again only when the directory changed. Discovery walks the same
 /// few hundred directories every few seconds (the counter directories of every port of every device)
 /// and they almost never change; a <c>statx</c> says so at a fraction of the cost of a listing and
 /// without allocating. A directory is taken as unchanged while it is the same one (device, inode,
@@ -30,8 +31,8 @@ public sealed class ListingCache
     private const int AtFdCwd = -100;
 
     private readonly long _settleMs;
-    private Dictionary<(string, bool), Entry> _entries = new();
-    private Dictionary<(string, bool), Entry> _used = new();
+    private Dictionary<(string, string), Entry> _entries = new();
+    private Dictionary<(string, string), Entry> _used = new();
 
     /// <summary>Creates an empty cache.</summary>
     /// <param name="settleTime">How long a directory must have been unchanged before its listing is kept; <see cref="DefaultSettleTime"/> when null.</param>
@@ -45,32 +46,42 @@ public sealed class ListingCache
     /// from the last listing when the directory has not changed since.
     /// </summary>
     /// <exception cref="IOException">The directory exists but cannot be listed.</exception>
-    public string[] List(string directory, bool directoriesOnly = false)
+    public string[] List(string directory, bool directoriesOnly = false) =>
+        Get(directory, directoriesOnly ? "directories" : "entries", static (d, only) => SysfsText.ListNames(d, only), directoriesOnly);
+
+    /// <summary>
+    /// What <paramref name="read"/> makes of <paramref name="directory"/>, from the last time when the
+    /// directory has not changed since. <paramref name="kind"/> tells apart several things kept for one
+    /// directory. For what lies in the directory's own entries, or is fixed for the directory's life
+    /// (a device's PCI identity under its sysfs directory).
+    /// </summary>
+    public T Get<T, TState>(string directory, string kind, Func<string, TState, T> read, TState state)
+        where T : class
     {
-        var key = (directory, directoriesOnly);
+        var key = (directory, kind);
         if (!TryStamp(directory, out var stamp))
         {
-            return SysfsText.ListNames(directory, directoriesOnly);
+            return read(directory, state);
         }
 
-        if ((_used.TryGetValue(key, out var entry) || _entries.Remove(key, out entry)) && entry.Stamp == stamp)
+        if ((_used.TryGetValue(key, out var entry) || _entries.Remove(key, out entry)) && entry.Stamp == stamp && entry.Value is T kept)
         {
             _used[key] = entry;
-            return entry.Names;
+            return kept;
         }
 
-        var names = SysfsText.ListNames(directory, directoriesOnly);
+        var value = read(directory, state);
         var settled = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - _settleMs;
         if (stamp.ChangedMs < settled && stamp.ModifiedMs < settled)
         {
-            _used[key] = new Entry(stamp, names);
+            _used[key] = new Entry(stamp, value);
         }
         else
         {
             _used.Remove(key);
         }
 
-        return names;
+        return value;
     }
 
     /// <summary>Forgets the listings not asked for since the last sweep: directories that went away do not pile up.</summary>
@@ -109,5 +120,5 @@ public sealed class ListingCache
         public long ModifiedMs => ModifiedNs / 1_000_000;
     }
 
-    private readonly record struct Entry(Stamp Stamp, string[] Names);
+    private readonly record struct Entry(Stamp Stamp, object Value);
 }
