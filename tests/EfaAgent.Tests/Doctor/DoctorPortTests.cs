@@ -68,6 +68,7 @@ public sealed class DoctorPortTests
         Skip.IfNot(Environment.UserName == "root", "needs root, to start the doctor as another user");
         var setpriv = ChildProcess.FindOnPath("setpriv");
         Skip.If(setpriv is null, "needs setpriv (util-linux) to drop to another user");
+        AgentProcess.RequireRunnableByOtherUsers();
         using var listener = new TcpListener(IPAddress.Any, 0);
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;

@@ -60,6 +60,27 @@ public sealed partial class AgentProcess : IAsyncDisposable
     }
 
     /// <summary>
+    /// Fails with the reason when another user could not run the agent's build output: a test that
+    /// drops to uid 65534 then gets a clear error, not the host's "failed to resolve the full path".
+    /// </summary>
+    public static void RequireRunnableByOtherUsers()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        for (var dir = Path.GetDirectoryName(Executable); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+        {
+            if (!File.GetUnixFileMode(dir).HasFlag(UnixFileMode.OtherExecute))
+            {
+                throw new InvalidOperationException(
+                    $"{dir} cannot be entered by other users, so the agent cannot run as uid 65534 from {Executable}: run the tests from a checkout other users can reach (chmod o+x {dir})");
+            }
+        }
+    }
+
+    /// <summary>
     /// Starts the agent through a wrapper command (<c>prlimit --nofile=... --</c>): <paramref name="wrapper"/>
     /// is the command and its arguments, followed by the agent's path and <paramref name="args"/>.
     /// </summary>
