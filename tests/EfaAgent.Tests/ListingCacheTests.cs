@@ -136,4 +136,19 @@ public class ListingCacheTests
         Assert.Equal(["rx_bytes", "tx_bytes"], cache.Get(dir, "files", Read, 0));
         Assert.Equal(2, reads);
     }
+
+    [Fact]
+    public void A_path_is_built_once_while_walks_ask_for_it_and_forgotten_when_they_stop()
+    {
+        var cache = new ListingCache(Short);
+        var first = cache.Combine("/sys/class/infiniband/rdmap16s27", "ports");
+        cache.Sweep();
+
+        Assert.Equal("/sys/class/infiniband/rdmap16s27/ports", first);
+        Assert.Same(first, cache.Combine("/sys/class/infiniband/rdmap16s27", "ports"));
+        cache.Sweep();
+        cache.Sweep();
+        Assert.Equal(0, cache.PathCount);
+        Assert.NotSame(first, cache.Combine("/sys/class/infiniband/rdmap16s27", "ports"));
+    }
 }

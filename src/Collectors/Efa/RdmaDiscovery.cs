@@ -29,8 +29,8 @@ public static class RdmaDiscovery
         var devices = new List<RdmaDevice>(names.Length);
         foreach (var name in names)
         {
-            var dir = Path.Combine(classDir, name);
-            if (!Directory.Exists(dir))
+            var dir = Join(listings, classDir, name);
+            if (!ListingCache.IsDirectory(dir))
             {
                 continue; // vanished between listing and reading
             }
@@ -62,7 +62,7 @@ public static class RdmaDiscovery
         var netDir = Path.Combine(sysfsRoot, "class", "net");
         foreach (var ifname in SysfsText.ListNames(netDir))
         {
-            var mac = SysfsText.TryRead(Path.Combine(netDir, ifname, "address"));
+            var mac = SysfsText.TryReadStable(Path.Combine(netDir, ifname, "address"));
             if (!string.IsNullOrEmpty(mac))
             {
                 map.TryAdd(mac.ToLowerInvariant(), ifname);
@@ -77,17 +77,17 @@ public static class RdmaDiscovery
         // The PCI identity is fixed while the device is registered; registered again, it is a new directory.
         var (isEfa, driver, pci, numa) = listings?.Get(dir, "pci", static (d, _) => ReadIdentity(d), 0) ?? ReadIdentity(dir);
 
-        var hwDir = Path.Combine(dir, "hw_counters");
-        var hasHw = Directory.Exists(hwDir);
+        var hwDir = Join(listings, dir, "hw_counters");
+        var hasHw = ListingCache.IsDirectory(hwDir);
         var hw = hasHw ? CounterNames(hwDir, listings) : [];
 
         var ports = new List<RdmaPort>();
-        var portsDir = Path.Combine(dir, "ports");
+        var portsDir = Join(listings, dir, "ports");
         var portNames = List(listings, portsDir, directoriesOnly: true).ToArray();
         Array.Sort(portNames, ComparePortNumbers);
         foreach (var port in portNames)
         {
-            ports.Add(ReadPort(port, Path.Combine(portsDir, port), netdevByMac, listings));
+            ports.Add(ReadPort(port, Join(listings, portsDir, port), netdevByMac, listings));
         }
 
         return new RdmaDevice(name, isEfa, driver, pci, numa, hasHw, hw, ports);
@@ -107,15 +107,15 @@ public static class RdmaDiscovery
 
     private static RdmaPort ReadPort(string port, string dir, Dictionary<string, string> netdevByMac, ListingCache? listings)
     {
-        var rate = SysfsText.TryRead(Path.Combine(dir, "rate"));
-        var gid = SysfsText.TryRead(Path.Combine(dir, "gids", "0"));
+        var rate = SysfsText.TryReadStable(Join(listings, dir, "rate"));
+        var gid = SysfsText.TryReadStable(Join(listings, dir, "gids/0"));
         var mac = EfaAddress.MacFromGid(gid);
         var netdev = mac is not null && netdevByMac.TryGetValue(mac, out var n) ? n : "";
 
         // Only hw_counters/ is read. ports/<n>/counters/ holds the InfiniBand PMA counters: EFA has no
         // PMA (no process_mad), so the directory is absent, or on 4.x kernels full of "N/A (no PMA)".
-        var hwDir = Path.Combine(dir, "hw_counters");
-        var hasHw = Directory.Exists(hwDir);
+        var hwDir = Join(listings, dir, "hw_counters");
+        var hasHw = ListingCache.IsDirectory(hwDir);
         var hw = hasHw ? CounterNames(hwDir, listings) : [];
         return new RdmaPort(port, rate, EfaAddress.ParseRateBytesPerSecond(rate), gid, mac, netdev, hasHw, hw);
     }
@@ -130,6 +130,9 @@ public static class RdmaDiscovery
 
     // The directories inside a device change only when it is registered again; class/infiniband and
     // class/net themselves are always listed afresh.
+    private static string Join(ListingCache? listings, string directory, string name) =>
+        listings?.Combine(directory, name) ?? Path.Combine(directory, name);
+
     private static string[] List(ListingCache? listings, string directory, bool directoriesOnly = false) =>
         listings?.List(directory, directoriesOnly) ?? SysfsText.ListNames(directory, directoriesOnly);
 

@@ -33,6 +33,8 @@ public sealed class ListingCache
     private readonly long _settleMs;
     private Dictionary<(string, string), Entry> _entries = new();
     private Dictionary<(string, string), Entry> _used = new();
+    private Dictionary<(string, string), string> _paths = new();
+    private Dictionary<(string, string), string> _usedPaths = new();
 
     /// <summary>Creates an empty cache.</summary>
     /// <param name="settleTime">How long a directory must have been unchanged before its listing is kept; <see cref="DefaultSettleTime"/> when null.</param>
@@ -40,6 +42,9 @@ public sealed class ListingCache
 
     /// <summary>The number of listings kept (for tests).</summary>
     public int Count => _entries.Count + _used.Count;
+
+    /// <summary>The number of paths kept (for tests).</summary>
+    public int PathCount => _paths.Count + _usedPaths.Count;
 
     /// <summary>
     /// The sorted names in <paramref name="directory"/>, as <see cref="SysfsText.ListNames"/> gives them,
@@ -84,11 +89,36 @@ public sealed class ListingCache
         return value;
     }
 
-    /// <summary>Forgets the listings not asked for since the last sweep: directories that went away do not pile up.</summary>
+    /// <summary>
+    /// <paramref name="directory"/>/<paramref name="name"/>, the same string on every walk that asks
+    /// for it: a walk of an unchanged tree then builds no path.
+    /// </summary>
+    public string Combine(string directory, string name)
+    {
+        var key = (directory, name);
+        if (!_usedPaths.TryGetValue(key, out var path))
+        {
+            if (!_paths.Remove(key, out path))
+            {
+                path = Path.Combine(directory, name);
+            }
+
+            _usedPaths[key] = path;
+        }
+
+        return path;
+    }
+
+    /// <summary>Whether <paramref name="path"/> is a directory (or a link to one), without allocating.</summary>
+    public static bool IsDirectory(string path) => TryStamp(path, out _);
+
+    /// <summary>Forgets the listings and paths not asked for since the last sweep: directories that went away do not pile up.</summary>
     public void Sweep()
     {
         (_entries, _used) = (_used, _entries);
         _used.Clear();
+        (_paths, _usedPaths) = (_usedPaths, _paths);
+        _usedPaths.Clear();
     }
 
     private static unsafe bool TryStamp(string directory, out Stamp stamp)

@@ -21,14 +21,30 @@ public static class SysfsText
     /// Reads a small text attribute and trims it; null when it is missing, unreadable or not a regular
     /// file. Reads into a fixed buffer rather than trusting the file size, which sysfs reports as 4096 or 0.
     /// </summary>
-    public static string? TryRead(string path)
+    public static string? TryRead(string path) => TryRead(path, intern: false);
+
+    /// <summary>
+    /// As <see cref="TryRead(string)"/>, for an attribute that keeps its value (a port's rate, its GID, an
+    /// interface's address): the same string comes back while the text is the same, so re-reading it
+    /// on every walk allocates nothing.
+    /// </summary>
+    public static string? TryReadStable(string path) => TryRead(path, intern: true);
+
+    private static string? TryRead(string path, bool intern)
     {
         try
         {
             using var handle = RegularFile.Open(path);
             Span<byte> buffer = stackalloc byte[MaxAttributeBytes];
             var n = RandomAccess.Read(handle, buffer, 0);
-            return Encoding.UTF8.GetString(buffer[..n]).Trim();
+            if (!intern)
+            {
+                return Encoding.UTF8.GetString(buffer[..n]).Trim();
+            }
+
+            Span<char> text = stackalloc char[MaxAttributeBytes];
+            var length = Encoding.UTF8.GetChars(buffer[..n], text);
+            return Intern(text[..length].Trim());
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
