@@ -11,6 +11,10 @@ public class ListingCacheTests
 {
     private static readonly TimeSpan Short = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>A directory's sorted entries, through the cache, as discovery asks for them.</summary>
+    private static string[] List(ListingCache cache, string directory, bool directoriesOnly = false) =>
+        cache.Get(directory, directoriesOnly ? "directories" : "entries", static (d, only) => SysfsText.ListNames(d, only), directoriesOnly);
+
     private static string Counters(TempDir tmp, params string[] names)
     {
         var dir = tmp.Combine("hw_counters");
@@ -31,8 +35,8 @@ public class ListingCacheTests
         Thread.Sleep(3 * Short);
         var cache = new ListingCache(Short);
 
-        var first = cache.List(dir);
-        var second = cache.List(dir);
+        var first = List(cache, dir);
+        var second = List(cache, dir);
 
         Assert.Equal(["rx_bytes", "tx_bytes"], first);
         Assert.Same(first, second);
@@ -45,20 +49,20 @@ public class ListingCacheTests
         var dir = Counters(tmp, "tx_bytes", "rx_bytes");
         Thread.Sleep(3 * Short);
         var cache = new ListingCache(Short);
-        cache.List(dir);
+        List(cache, dir);
 
         File.WriteAllText(Path.Combine(dir, "rdma_read_bytes"), "0\n");
-        Assert.Equal(["rdma_read_bytes", "rx_bytes", "tx_bytes"], cache.List(dir));
+        Assert.Equal(["rdma_read_bytes", "rx_bytes", "tx_bytes"], List(cache, dir));
 
         Thread.Sleep(3 * Short);
         File.Delete(Path.Combine(dir, "tx_bytes"));
-        Assert.Equal(["rdma_read_bytes", "rx_bytes"], cache.List(dir));
+        Assert.Equal(["rdma_read_bytes", "rx_bytes"], List(cache, dir));
 
         Thread.Sleep(3 * Short);
         File.Delete(Path.Combine(dir, "rx_bytes"));
         Directory.CreateDirectory(Path.Combine(dir, "rx_bytes"));
-        Assert.Equal(["rx_bytes"], cache.List(dir, directoriesOnly: true));
-        Assert.Equal(["rdma_read_bytes", "rx_bytes"], cache.List(dir));
+        Assert.Equal(["rx_bytes"], List(cache, dir, directoriesOnly: true));
+        Assert.Equal(["rdma_read_bytes", "rx_bytes"], List(cache, dir));
     }
 
     [Fact]
@@ -68,14 +72,14 @@ public class ListingCacheTests
         var dir = Counters(tmp, "tx_bytes");
         Thread.Sleep(3 * Short);
         var cache = new ListingCache(Short);
-        cache.List(dir);
+        List(cache, dir);
 
         // A device registered again: a new directory at the same path, with other entries.
         Directory.Delete(dir, recursive: true);
         Counters(tmp, "rx_bytes");
         Thread.Sleep(3 * Short);
 
-        Assert.Equal(["rx_bytes"], cache.List(dir));
+        Assert.Equal(["rx_bytes"], List(cache, dir));
     }
 
     [Fact]
@@ -85,8 +89,8 @@ public class ListingCacheTests
         var dir = Counters(tmp, "tx_bytes");
         var cache = new ListingCache(TimeSpan.FromHours(1));
 
-        var first = cache.List(dir);
-        var second = cache.List(dir);
+        var first = List(cache, dir);
+        var second = List(cache, dir);
 
         Assert.Equal(first, second);
         Assert.NotSame(first, second);
@@ -101,8 +105,8 @@ public class ListingCacheTests
         Thread.Sleep(3 * Short);
         var cache = new ListingCache(Short);
 
-        Assert.Empty(cache.List(tmp.Combine("no-such-directory")));
-        cache.List(dir);
+        Assert.Empty(List(cache, tmp.Combine("no-such-directory")));
+        List(cache, dir);
         cache.Sweep();
         Assert.Equal(1, cache.Count);
 
@@ -127,7 +131,7 @@ public class ListingCacheTests
 
         var first = cache.Get(dir, "files", Read, 0);
         var again = cache.Get(dir, "files", Read, 0);
-        var listing = cache.List(dir);
+        var listing = List(cache, dir);
         Assert.Same(first, again);
         Assert.Equal(1, reads);
         Assert.NotSame(first, listing); // another kind, kept apart

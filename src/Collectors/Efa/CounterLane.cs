@@ -56,9 +56,6 @@ internal sealed class CounterLane
     /// <summary>A lane with no counters.</summary>
     public static CounterLane Empty { get; } = new([]);
 
-    /// <summary>The counters, in lane order.</summary>
-    public IReadOnlyList<EfaCounter> Counters => _counters;
-
     /// <summary>
     /// Reads every counter of the lane at <paramref name="timestamp"/> into <paramref name="values"/>,
     /// naming in <paramref name="unavailable"/> each one whose status changed. Returns true when a file

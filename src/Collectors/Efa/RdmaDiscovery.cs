@@ -83,8 +83,7 @@ public static class RdmaDiscovery
 
         var ports = new List<RdmaPort>();
         var portsDir = Join(listings, dir, "ports");
-        var portNames = List(listings, portsDir, directoriesOnly: true).ToArray();
-        Array.Sort(portNames, ComparePortNumbers);
+        var portNames = listings?.Get(portsDir, "ports", static (d, _) => PortNames(d), 0) ?? PortNames(portsDir);
         foreach (var port in portNames)
         {
             ports.Add(ReadPort(port, Join(listings, portsDir, port), netdevByMac, listings));
@@ -125,16 +124,20 @@ public static class RdmaDiscovery
     private static string[] CounterNames(string hwDir, ListingCache? listings) =>
         listings?.Get(hwDir, "counters", static (d, _) => ReadCounterNames(d), 0) ?? ReadCounterNames(hwDir);
 
+    private static string[] PortNames(string portsDir)
+    {
+        var names = SysfsText.ListNames(portsDir, directoriesOnly: true);
+        Array.Sort(names, ComparePortNumbers);
+        return names;
+    }
+
     private static string[] ReadCounterNames(string hwDir) =>
         SysfsText.ListNames(hwDir).Where(f => f != LifespanFile).ToArray();
 
-    // The directories inside a device change only when it is registered again; class/infiniband and
-    // class/net themselves are always listed afresh.
+    // What lies inside a device changes only when it is registered again, so its listings, identity
+    // and paths are kept in the cache; class/infiniband and class/net themselves are always listed afresh.
     private static string Join(ListingCache? listings, string directory, string name) =>
         listings?.Combine(directory, name) ?? Path.Combine(directory, name);
-
-    private static string[] List(ListingCache? listings, string directory, bool directoriesOnly = false) =>
-        listings?.List(directory, directoriesOnly) ?? SysfsText.ListNames(directory, directoriesOnly);
 
     private static bool IsEfaDeviceId(string? id) => id is "0xefa0" or "0xefa1" or "0xefa2" or "0xefa3";
 

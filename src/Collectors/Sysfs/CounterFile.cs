@@ -87,11 +87,6 @@ public sealed class CounterFile : IDisposable
         return n == BufferSize ? CounterStatus.Malformed : CounterParser.TryParse(buffer[..(int)n], out value);
     }
 
-    /// <summary>Reads and parses the current value. Never throws for I/O or content problems.</summary>
-    /// <param name="buffer">Scratch space of at least <see cref="BufferSize"/> bytes, reused across calls.</param>
-    /// <param name="value">The value when the result is <see cref="CounterStatus.Ok"/>.</param>
-    public CounterStatus Read(Span<byte> buffer, out ulong value) => Read(Descriptor, buffer, out value);
-
     /// <inheritdoc />
     public void Dispose() => _handle.Dispose();
 }

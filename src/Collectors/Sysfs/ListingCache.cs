@@ -47,14 +47,6 @@ public sealed class ListingCache
     public int PathCount => _paths.Count + _usedPaths.Count;
 
     /// <summary>
-    /// The sorted names in <paramref name="directory"/>, as <see cref="SysfsText.ListNames"/> gives them,
-    /// from the last listing when the directory has not changed since.
-    /// </summary>
-    /// <exception cref="IOException">The directory exists but cannot be listed.</exception>
-    public string[] List(string directory, bool directoriesOnly = false) =>
-        Get(directory, directoriesOnly ? "directories" : "entries", static (d, only) => SysfsText.ListNames(d, only), directoriesOnly);
-
-    /// <summary>
     /// What <paramref name="read"/> makes of <paramref name="directory"/>, from the last time when the
     /// directory has not changed since. <paramref name="kind"/> tells apart several things kept for one
     /// directory. For what lies in the directory's own entries, or is fixed for the directory's life
