@@ -68,12 +68,11 @@ public sealed class DoctorPortTests
         Skip.IfNot(Environment.UserName == "root", "needs root, to start the doctor as another user");
         var setpriv = ChildProcess.FindOnPath("setpriv");
         Skip.If(setpriv is null, "needs setpriv (util-linux) to drop to another user");
-        AgentProcess.RequireRunnableByOtherUsers();
         using var listener = new TcpListener(IPAddress.Any, 0);
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
 
-        using var doctor = ChildProcess.Start(setpriv!, ["--reuid=65534", "--regid=65534", "--clear-groups", "--", AgentProcess.Executable, "doctor", .. FixtureRoots, $"--port={port}"], [new("DOTNET_CLI_HOME", "/tmp"), new("HOME", "/tmp")]);
+        using var doctor = ChildProcess.Start(setpriv!, ["--reuid=65534", "--regid=65534", "--clear-groups", "--", AgentProcess.ExecutableForOtherUsers, "doctor", .. FixtureRoots, $"--port={port}"], [new("DOTNET_CLI_HOME", "/tmp"), new("HOME", "/tmp")]);
         await doctor.Process.WaitForExitAsync();
 
         var output = doctor.Output;

@@ -42,10 +42,9 @@ public sealed class HostileProcessTests
     public async Task A_privileged_port_as_an_unprivileged_user_is_one_line_and_exit_code_2()
     {
         var setpriv = ChildProcess.FindOnPath("setpriv") ?? throw new InvalidOperationException("setpriv not found: install util-linux");
-        AgentProcess.RequireRunnableByOtherUsers();
         await using var agent = AgentProcess.StartThrough(
             [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--"],
-            ["--no-collector.gpu", "--web.listen-address=127.0.0.1:80"], addListenAddress: false);
+            ["--no-collector.gpu", "--web.listen-address=127.0.0.1:80"], addListenAddress: false, executable: AgentProcess.ExecutableForOtherUsers);
         Assert.True(agent.WaitForExit(TimeSpan.FromSeconds(30)));
 
         Assert.Equal(2, agent.ExitCode);

@@ -60,36 +60,58 @@ public sealed partial class AgentProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// Fails with the reason when another user could not run the agent's build output: a test that
-    /// drops to uid 65534 then gets a clear error, not the host's "failed to resolve the full path".
+    /// The agent's path for a test that drops to another user (uid 65534). When the build output lies
+    /// in a directory other users cannot enter (a checkout in a <c>mktemp -d</c> directory, mode 0700),
+    /// the output is copied once per test run to a directory they can, and that copy's path is given.
     /// </summary>
-    public static void RequireRunnableByOtherUsers()
+    public static string ExecutableForOtherUsers => ForOtherUsers.Value;
+
+    private static readonly Lazy<string> ForOtherUsers = new(() =>
     {
-        if (OperatingSystem.IsWindows())
+        if (OperatingSystem.IsWindows() || ReachableByOthers(AppContext.BaseDirectory))
         {
-            return;
+            return Executable;
         }
 
-        for (var dir = Path.GetDirectoryName(Executable); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+        var copy = Directory.CreateTempSubdirectory("efa-agent-for-others-").FullName;
+        File.SetUnixFileMode(copy, (UnixFileMode)0b111_101_101);
+        var source = AppContext.BaseDirectory.TrimEnd('/');
+        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
         {
-            if (!File.GetUnixFileMode(dir).HasFlag(UnixFileMode.OtherExecute))
-            {
-                throw new InvalidOperationException(
-                    $"{dir} cannot be entered by other users, so the agent cannot run as uid 65534 from {Executable}: run the tests from a checkout other users can reach (chmod o+x {dir})");
-            }
+            var target = Path.Combine(copy, Path.GetRelativePath(source, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
         }
-    }
+
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(copy, recursive: true);
+        return Path.Combine(copy, "efa-agent");
+    });
 
     /// <summary>
     /// Starts the agent through a wrapper command (<c>prlimit --nofile=... --</c>): <paramref name="wrapper"/>
-    /// is the command and its arguments, followed by the agent's path and <paramref name="args"/>.
+    /// is the command and its arguments, followed by the agent's path (<paramref name="executable"/>,
+    /// <see cref="Executable"/> when null) and <paramref name="args"/>.
     /// </summary>
-    public static AgentProcess StartThrough(IReadOnlyList<string> wrapper, IEnumerable<string> args, bool addListenAddress = true)
+    public static AgentProcess StartThrough(IReadOnlyList<string> wrapper, IEnumerable<string> args, bool addListenAddress = true, string? executable = null)
     {
         var port = FreePort();
         var env = new Dictionary<string, string?>(StringComparer.Ordinal) { ["JOURNAL_STREAM"] = null };
         IEnumerable<string> argv = addListenAddress ? [.. args, $"--web.listen-address=127.0.0.1:{port}"] : args;
-        return new AgentProcess(ChildProcess.Start(wrapper[0], [.. wrapper.Skip(1), Executable, .. argv], env), port);
+        return new AgentProcess(ChildProcess.Start(wrapper[0], [.. wrapper.Skip(1), executable ?? Executable, .. argv], env), port);
+    }
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static bool ReachableByOthers(string directory)
+    {
+        for (var dir = directory.TrimEnd('/'); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+        {
+            if (!File.GetUnixFileMode(dir).HasFlag(UnixFileMode.OtherExecute))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Waits until <c>/healthz</c> answers 200 (the first tick is published).</summary>
