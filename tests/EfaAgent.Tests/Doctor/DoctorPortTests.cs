@@ -72,7 +72,8 @@ public sealed class DoctorPortTests
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
 
-        using var doctor = ChildProcess.Start(setpriv!, ["--reuid=65534", "--regid=65534", "--clear-groups", "--", AgentProcess.ExecutableForOtherUsers, "doctor", .. FixtureRoots, $"--port={port}"], [new("DOTNET_CLI_HOME", "/tmp"), new("HOME", "/tmp")]);
+        string[] roots = [$"--path.sysfs={OtherUsers.Reachable(Repo.Fixture("p4d-postsplit", "sys"))}", .. FixtureRoots.Skip(1)];
+        using var doctor = ChildProcess.Start(setpriv!, ["--reuid=65534", "--regid=65534", "--clear-groups", "--", OtherUsers.Executable, "doctor", .. roots, $"--port={port}"], [new("DOTNET_CLI_HOME", "/tmp"), new("HOME", "/tmp")]);
         await doctor.Process.WaitForExitAsync();
 
         var output = doctor.Output;

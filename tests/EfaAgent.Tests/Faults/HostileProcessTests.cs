@@ -44,7 +44,7 @@ public sealed class HostileProcessTests
         var setpriv = ChildProcess.FindOnPath("setpriv") ?? throw new InvalidOperationException("setpriv not found: install util-linux");
         await using var agent = AgentProcess.StartThrough(
             [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--"],
-            ["--no-collector.gpu", "--web.listen-address=127.0.0.1:80"], addListenAddress: false, executable: AgentProcess.ExecutableForOtherUsers);
+            ["--no-collector.gpu", "--web.listen-address=127.0.0.1:80"], addListenAddress: false, executable: OtherUsers.Executable);
         Assert.True(agent.WaitForExit(TimeSpan.FromSeconds(30)));
 
         Assert.Equal(2, agent.ExitCode);

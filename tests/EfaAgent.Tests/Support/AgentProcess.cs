@@ -60,34 +60,6 @@ public sealed partial class AgentProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// The agent's path for a test that drops to another user (uid 65534). When the build output lies
-    /// in a directory other users cannot enter (a checkout in a <c>mktemp -d</c> directory, mode 0700),
-    /// the output is copied once per test run to a directory they can, and that copy's path is given.
-    /// </summary>
-    public static string ExecutableForOtherUsers => ForOtherUsers.Value;
-
-    private static readonly Lazy<string> ForOtherUsers = new(() =>
-    {
-        if (OperatingSystem.IsWindows() || ReachableByOthers(AppContext.BaseDirectory))
-        {
-            return Executable;
-        }
-
-        var copy = Directory.CreateTempSubdirectory("efa-agent-for-others-").FullName;
-        File.SetUnixFileMode(copy, (UnixFileMode)0b111_101_101);
-        var source = AppContext.BaseDirectory.TrimEnd('/');
-        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(copy, Path.GetRelativePath(source, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(copy, recursive: true);
-        return Path.Combine(copy, "efa-agent");
-    });
-
-    /// <summary>
     /// Starts the agent through a wrapper command (<c>prlimit --nofile=... --</c>): <paramref name="wrapper"/>
     /// is the command and its arguments, followed by the agent's path (<paramref name="executable"/>,
     /// <see cref="Executable"/> when null) and <paramref name="args"/>.
@@ -98,20 +70,6 @@ public sealed partial class AgentProcess : IAsyncDisposable
         var env = new Dictionary<string, string?>(StringComparer.Ordinal) { ["JOURNAL_STREAM"] = null };
         IEnumerable<string> argv = addListenAddress ? [.. args, $"--web.listen-address=127.0.0.1:{port}"] : args;
         return new AgentProcess(ChildProcess.Start(wrapper[0], [.. wrapper.Skip(1), executable ?? Executable, .. argv], env), port);
-    }
-
-    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-    private static bool ReachableByOthers(string directory)
-    {
-        for (var dir = directory.TrimEnd('/'); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
-        {
-            if (!File.GetUnixFileMode(dir).HasFlag(UnixFileMode.OtherExecute))
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 
     /// <summary>Waits until <c>/healthz</c> answers 200 (the first tick is published).</summary>
