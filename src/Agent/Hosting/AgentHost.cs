@@ -92,14 +92,15 @@ public static class AgentHost
     {
         // The default metrics of prometheus-net fail `promtool check metrics`; the agent has its own.
         Metrics.SuppressDefaultMetrics();
-        // The agent takes no appsettings.json: without this the host keeps a file watcher thread on
-        // the content root, and its inotify mark puts every read of a file on that filesystem through
-        // fsnotify.
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        // The empty builder and Kestrel's core: the agent reads no configuration source (its settings
+        // are its flags), logs through Serilog and serves three fixed paths, so the host's configuration
+        // providers, file watcher, routing and endpoint machinery would only be code and memory. See
+        // docs/performance.md, "Memory".
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
         {
-            Args = ["--hostBuilder:reloadConfigOnChange=false"],
             ContentRootPath = AppContext.BaseDirectory,
         });
+        builder.WebHost.UseKestrelCore();
         AddSystemd(builder.Services);
         builder.Services.AddSerilog(serilog, dispose: false);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
@@ -110,9 +111,16 @@ public static class AgentHost
         var sampling = app.Services.GetRequiredService<SamplingService>();
         _ = app.Services.GetRequiredService<PrometheusBridge>();
         app.UseGuards(options, web);
-        app.MapMethods("/metrics", WebServer.Methods, app.Services.GetRequiredService<ExpositionCache>().ServeAsync);
-        app.MapMethods("/", WebServer.Methods, () => Results.Content(LandingPage.Render(options, collectors, sampling), "text/html; charset=utf-8"));
-        app.MapMethods("/healthz", WebServer.Methods, () => sampling.IsHealthy ? Results.Text("ok\n") : Results.Text("not sampling\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        var exposition = app.Services.GetRequiredService<ExpositionCache>();
+        app.Run(context => WebServer.PathOf(context.Request) switch
+        {
+            "/metrics" => exposition.ServeAsync(context),
+            "/" => WebServer.WriteAsync(context, StatusCodes.Status200OK, LandingPage.Render(options, collectors, sampling), "text/html; charset=utf-8"),
+            "/healthz" => sampling.IsHealthy
+                ? WebServer.WriteAsync(context, StatusCodes.Status200OK, "ok\n")
+                : WebServer.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "not sampling\n"),
+            _ => WebServer.WriteAsync(context, StatusCodes.Status404NotFound, "not found: /metrics has the metrics\n"),
+        });
         return app;
     }
 

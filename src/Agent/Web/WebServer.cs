@@ -120,6 +120,31 @@ public static class WebServer
         }
     }
 
+    /// <summary>The request's path as the agent's three paths are compared with it: lower case, without a trailing slash but for "/".</summary>
+    public static string PathOf(HttpRequest request)
+    {
+        var path = request.Path.Value;
+        if (string.IsNullOrEmpty(path))
+        {
+            return "/";
+        }
+
+        if (path.Length > 1 && path[^1] == '/')
+        {
+            path = path[..^1];
+        }
+
+        return path.ToLowerInvariant();
+    }
+
+    /// <summary>Answers a request with a short text (nothing is sent for HEAD but the headers).</summary>
+    public static Task WriteAsync(HttpContext context, int status, string body, string contentType = "text/plain; charset=utf-8")
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = contentType;
+        return context.Response.WriteAsync(body);
+    }
+
     private static async Task Guard(HttpContext context, RequestDelegate next, WebConfigWatcher? web)
     {
         if (web is not null)

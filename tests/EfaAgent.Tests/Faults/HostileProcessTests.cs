@@ -100,6 +100,27 @@ public sealed class HostileProcessTests
     }
 
     [Fact]
+    public async Task Other_paths_are_404_naming_metrics_and_the_served_paths_ignore_case_and_a_trailing_slash()
+    {
+        await using var agent = EndToEndTests.StartOn("p4d-postsplit");
+        await agent.WaitHealthyAsync();
+        foreach (var path in new[] { "/metricsx", "/metrics/x", "/api/v1/query", "/%2e%2e/etc/passwd" })
+        {
+            using var response = await agent.Http.GetAsync(new Uri(path, UriKind.Relative));
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.Contains("/metrics", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        foreach (var path in new[] { "/metrics/", "/METRICS", "/Healthz/" })
+        {
+            using var response = await agent.Http.GetAsync(new Uri(path, UriKind.Relative));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Contains("efa_port_", await agent.Http.GetStringAsync(new Uri("/metrics/", UriKind.Relative)), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Under_a_low_open_file_limit_the_devices_stay_and_the_limit_is_named()
     {
         // 1,152 counter files on the p5 fixture; a hard limit of 512 leaves the agent short of descriptors.
