@@ -142,6 +142,36 @@ public class ListingCacheTests
     }
 
     [Fact]
+    public void Asked_only_if_a_directory_a_file_a_missing_path_and_a_dangling_link_are_null_and_never_read()
+    {
+        using var tmp = new TempDir();
+        var dir = Counters(tmp, "tx_bytes");
+        var link = tmp.Combine("link-to-counters");
+        File.CreateSymbolicLink(link, dir);
+        var dangling = tmp.Combine("dangling");
+        File.CreateSymbolicLink(dangling, tmp.Combine("gone"));
+        Thread.Sleep(3 * Short);
+        var cache = new ListingCache(Short);
+        var reads = 0;
+        string[] Read(string d, int _)
+        {
+            reads++;
+            return SysfsText.ListNames(d);
+        }
+
+        Assert.Null(cache.GetIfDirectory(Path.Combine(dir, "tx_bytes"), "entries", Read, 0));
+        Assert.Null(cache.GetIfDirectory(tmp.Combine("no-such-directory"), "entries", Read, 0));
+        Assert.Null(cache.GetIfDirectory(dangling, "entries", Read, 0));
+        Assert.Equal(0, reads);
+
+        // A directory, or a link to one as class/infiniband has them, is read once and then kept.
+        var first = cache.GetIfDirectory(link, "entries", Read, 0);
+        Assert.Equal(["tx_bytes"], first!);
+        Assert.Same(first, cache.GetIfDirectory(link, "entries", Read, 0));
+        Assert.Equal(1, reads);
+    }
+
+    [Fact]
     public void A_path_is_built_once_while_walks_ask_for_it_and_forgotten_when_they_stop()
     {
         var cache = new ListingCache(Short);

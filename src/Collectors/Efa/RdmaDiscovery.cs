@@ -30,12 +30,17 @@ public static class RdmaDiscovery
         foreach (var name in names)
         {
             var dir = Join(listings, classDir, name);
-            if (!ListingCache.IsDirectory(dir))
+
+            // The PCI identity is fixed while the device is registered; registered again, it is a new directory.
+            var identity = listings is null
+                ? (ListingCache.IsDirectory(dir) ? ReadIdentity(dir) : null)
+                : listings.GetIfDirectory(dir, "pci", static (d, _) => ReadIdentity(d), 0);
+            if (identity is null)
             {
                 continue; // vanished between listing and reading
             }
 
-            devices.Add(ReadDevice(name, dir, netdevByMac, listings));
+            devices.Add(ReadDevice(name, dir, identity, netdevByMac, listings));
         }
 
         return devices;
@@ -72,14 +77,10 @@ public static class RdmaDiscovery
         return map;
     }
 
-    private static RdmaDevice ReadDevice(string name, string dir, Dictionary<string, string> netdevByMac, ListingCache? listings)
+    private static RdmaDevice ReadDevice(string name, string dir, Identity identity, Dictionary<string, string> netdevByMac, ListingCache? listings)
     {
-        // The PCI identity is fixed while the device is registered; registered again, it is a new directory.
-        var (isEfa, driver, pci, numa) = listings?.Get(dir, "pci", static (d, _) => ReadIdentity(d), 0) ?? ReadIdentity(dir);
-
-        var hwDir = Join(listings, dir, "hw_counters");
-        var hasHw = ListingCache.IsDirectory(hwDir);
-        var hw = hasHw ? CounterNames(hwDir, listings) : [];
+        var (isEfa, driver, pci, numa) = identity;
+        var hw = CounterNames(Join(listings, dir, "hw_counters"), listings);
 
         var ports = new List<RdmaPort>();
         var portsDir = Join(listings, dir, "ports");
@@ -89,7 +90,7 @@ public static class RdmaDiscovery
             ports.Add(ReadPort(port, Join(listings, portsDir, port), netdevByMac, listings));
         }
 
-        return new RdmaDevice(name, isEfa, driver, pci, numa, hasHw, hw, ports);
+        return new RdmaDevice(name, isEfa, driver, pci, numa, hw is not null, hw ?? [], ports);
     }
 
     private static Identity ReadIdentity(string dir)
@@ -113,16 +114,16 @@ public static class RdmaDiscovery
 
         // Only hw_counters/ is read. ports/<n>/counters/ holds the InfiniBand PMA counters: EFA has no
         // PMA (no process_mad), so the directory is absent, or on 4.x kernels full of "N/A (no PMA)".
-        var hwDir = Join(listings, dir, "hw_counters");
-        var hasHw = ListingCache.IsDirectory(hwDir);
-        var hw = hasHw ? CounterNames(hwDir, listings) : [];
-        return new RdmaPort(port, rate, EfaAddress.ParseRateBytesPerSecond(rate), gid, mac, netdev, hasHw, hw);
+        var hw = CounterNames(Join(listings, dir, "hw_counters"), listings);
+        return new RdmaPort(port, rate, EfaAddress.ParseRateBytesPerSecond(rate), gid, mac, netdev, hw is not null, hw ?? []);
     }
 
-    // Every entry, not only files: a counter that turned into a directory is then reported as
-    // unreadable by the collector instead of vanishing without a word.
-    private static string[] CounterNames(string hwDir, ListingCache? listings) =>
-        listings?.Get(hwDir, "counters", static (d, _) => ReadCounterNames(d), 0) ?? ReadCounterNames(hwDir);
+    // The names in a hw_counters directory, null when there is none. Every entry, not only files: a
+    // counter that turned into a directory is then reported as unreadable by the collector instead
+    // of vanishing without a word.
+    private static string[]? CounterNames(string hwDir, ListingCache? listings) => listings is null
+        ? (ListingCache.IsDirectory(hwDir) ? ReadCounterNames(hwDir) : null)
+        : listings.GetIfDirectory(hwDir, "counters", static (d, _) => ReadCounterNames(d), 0);
 
     private static string[] PortNames(string portsDir)
     {

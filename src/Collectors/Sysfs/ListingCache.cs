@@ -53,14 +53,22 @@ public sealed class ListingCache
     /// (a device's PCI identity under its sysfs directory).
     /// </summary>
     public T Get<T, TState>(string directory, string kind, Func<string, TState, T> read, TState state)
+        where T : class =>
+        TryStamp(directory, out var stamp) ? Get(directory, kind, stamp, read, state) : read(directory, state);
+
+    /// <summary>
+    /// As <see cref="Get{T, TState}(string, string, Func{string, TState, T}, TState)"/>, and null when
+    /// <paramref name="directory"/> is not a directory (or a link to one): the one <c>statx</c> answers
+    /// both, where <see cref="IsDirectory"/> and then <c>Get</c> would ask twice.
+    /// </summary>
+    public T? GetIfDirectory<T, TState>(string directory, string kind, Func<string, TState, T> read, TState state)
+        where T : class =>
+        TryStamp(directory, out var stamp) ? Get(directory, kind, stamp, read, state) : null;
+
+    private T Get<T, TState>(string directory, string kind, Stamp stamp, Func<string, TState, T> read, TState state)
         where T : class
     {
         var key = (directory, kind);
-        if (!TryStamp(directory, out var stamp))
-        {
-            return read(directory, state);
-        }
-
         if ((_used.TryGetValue(key, out var entry) || _entries.Remove(key, out entry)) && entry.Stamp == stamp && entry.Value is T kept)
         {
             _used[key] = entry;

@@ -1,5 +1,8 @@
 using System.IO.Enumeration;
+using System.Runtime.InteropServices;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
+using Libc = EfaAgent.Collectors.Interop.Interop.Libc;
 
 namespace EfaAgent.Collectors.Sysfs;
 
@@ -36,7 +39,7 @@ public static class SysfsText
         {
             using var handle = RegularFile.Open(path);
             Span<byte> buffer = stackalloc byte[MaxAttributeBytes];
-            var n = RandomAccess.Read(handle, buffer, 0);
+            var n = PRead(handle, buffer, path);
             if (!intern)
             {
                 return Encoding.UTF8.GetString(buffer[..n]).Trim();
@@ -50,6 +53,23 @@ public static class SysfsText
         {
             return null;
         }
+    }
+
+    // One pread on the descriptor, as the counters are read: RandomAccess would first ask the kernel
+    // whether the file can seek, a system call per attribute on every walk.
+    private static unsafe int PRead(SafeFileHandle handle, Span<byte> buffer, string path)
+    {
+        nint n;
+        fixed (byte* p = buffer)
+        {
+            do
+            {
+                n = Libc.PRead((int)handle.DangerousGetHandle(), p, (nuint)buffer.Length, 0);
+            }
+            while (n < 0 && Marshal.GetLastPInvokeError() == Libc.EIntr);
+        }
+
+        return n >= 0 ? (int)n : throw new IOException($"{path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
     }
 
     /// <summary>The last path element of a symbolic link's target, or null when the path is not a link.</summary>
