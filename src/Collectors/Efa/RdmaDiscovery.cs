@@ -32,9 +32,7 @@ public static class RdmaDiscovery
             var dir = Join(listings, classDir, name);
 
             // The PCI identity is fixed while the device is registered; registered again, it is a new directory.
-            var identity = listings is null
-                ? (ListingCache.IsDirectory(dir) ? ReadIdentity(dir) : null)
-                : listings.GetIfDirectory(dir, "pci", static (d, _) => ReadIdentity(d), 0);
+            var identity = IfDirectory(listings, dir, "pci", ReadIdentity);
             if (identity is null)
             {
                 continue; // vanished between listing and reading
@@ -121,9 +119,14 @@ public static class RdmaDiscovery
     // The names in a hw_counters directory, null when there is none. Every entry, not only files: a
     // counter that turned into a directory is then reported as unreadable by the collector instead
     // of vanishing without a word.
-    private static string[]? CounterNames(string hwDir, ListingCache? listings) => listings is null
-        ? (ListingCache.IsDirectory(hwDir) ? ReadCounterNames(hwDir) : null)
-        : listings.GetIfDirectory(hwDir, "counters", static (d, _) => ReadCounterNames(d), 0);
+    private static string[]? CounterNames(string hwDir, ListingCache? listings) =>
+        IfDirectory(listings, hwDir, "counters", ReadCounterNames);
+
+    // What read makes of a directory, kept in the cache while it is unchanged; null when it is not a directory.
+    private static T? IfDirectory<T>(ListingCache? listings, string directory, string kind, Func<string, T> read)
+        where T : class => listings is null
+        ? (ListingCache.IsDirectory(directory) ? read(directory) : null)
+        : listings.GetIfDirectory(directory, kind, static (d, r) => r(d), read);
 
     private static string[] PortNames(string portsDir)
     {

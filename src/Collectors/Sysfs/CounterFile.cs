@@ -1,7 +1,5 @@
-using System.Runtime.InteropServices;
 using EfaAgent.Collectors.Parsing;
 using Microsoft.Win32.SafeHandles;
-using Libc = EfaAgent.Collectors.Interop.Interop.Libc;
 
 namespace EfaAgent.Collectors.Sysfs;
 
@@ -64,19 +62,10 @@ public sealed class CounterFile : IDisposable
     /// <param name="descriptor">A descriptor from <see cref="Descriptor"/>.</param>
     /// <param name="buffer">Scratch space of at least <see cref="BufferSize"/> bytes, reused across calls.</param>
     /// <param name="value">The value when the result is <see cref="CounterStatus.Ok"/>.</param>
-    public static unsafe CounterStatus Read(int descriptor, Span<byte> buffer, out ulong value)
+    public static CounterStatus Read(int descriptor, Span<byte> buffer, out ulong value)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(buffer.Length, BufferSize);
-        nint n;
-        fixed (byte* p = buffer)
-        {
-            do
-            {
-                n = Libc.PRead(descriptor, p, BufferSize, 0);
-            }
-            while (n < 0 && Marshal.GetLastPInvokeError() == Libc.EIntr);
-        }
-
+        var n = RegularFile.ReadAtStart(descriptor, buffer[..BufferSize]);
         value = 0;
         if (n < 0)
         {
@@ -84,7 +73,7 @@ public sealed class CounterFile : IDisposable
         }
 
         // Longer than any counter could be.
-        return n == BufferSize ? CounterStatus.Malformed : CounterParser.TryParse(buffer[..(int)n], out value);
+        return n == BufferSize ? CounterStatus.Malformed : CounterParser.TryParse(buffer[..n], out value);
     }
 
     /// <inheritdoc />

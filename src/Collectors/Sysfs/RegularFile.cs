@@ -61,6 +61,26 @@ public static class RegularFile
     }
 
     /// <summary>
+    /// One <c>pread</c> from offset 0 of an open descriptor into <paramref name="buffer"/>, again only
+    /// when a signal interrupted it: a sysfs attribute gives its whole value to one read at offset 0.
+    /// </summary>
+    /// <returns>The bytes read, or -1 with the errno in <see cref="Marshal.GetLastPInvokeError"/>.</returns>
+    public static unsafe int ReadAtStart(int descriptor, Span<byte> buffer)
+    {
+        nint n;
+        fixed (byte* p = buffer)
+        {
+            do
+            {
+                n = Libc.PRead(descriptor, p, (nuint)buffer.Length, 0);
+            }
+            while (n < 0 && Marshal.GetLastPInvokeError() == Libc.EIntr);
+        }
+
+        return (int)n;
+    }
+
+    /// <summary>
     /// Reads the whole file from offset 0 into <paramref name="buffer"/>, growing it (doubling) up to
     /// <paramref name="maxBytes"/>; returns the length read.
     /// </summary>

@@ -1,8 +1,5 @@
 using System.IO.Enumeration;
-using System.Runtime.InteropServices;
 using System.Text;
-using Microsoft.Win32.SafeHandles;
-using Libc = EfaAgent.Collectors.Interop.Interop.Libc;
 
 namespace EfaAgent.Collectors.Sysfs;
 
@@ -39,7 +36,14 @@ public static class SysfsText
         {
             using var handle = RegularFile.Open(path);
             Span<byte> buffer = stackalloc byte[MaxAttributeBytes];
-            var n = PRead(handle, buffer, path);
+            // One pread, as the counters are read: RandomAccess would first ask the kernel whether the
+            // file can seek, a system call per attribute on every walk.
+            var n = RegularFile.ReadAtStart((int)handle.DangerousGetHandle(), buffer);
+            if (n < 0)
+            {
+                return null; // as for a file that cannot be opened: the attribute is not there to read
+            }
+
             if (!intern)
             {
                 return Encoding.UTF8.GetString(buffer[..n]).Trim();
@@ -53,23 +57,6 @@ public static class SysfsText
         {
             return null;
         }
-    }
-
-    // One pread on the descriptor, as the counters are read: RandomAccess would first ask the kernel
-    // whether the file can seek, a system call per attribute on every walk.
-    private static unsafe int PRead(SafeFileHandle handle, Span<byte> buffer, string path)
-    {
-        nint n;
-        fixed (byte* p = buffer)
-        {
-            do
-            {
-                n = Libc.PRead((int)handle.DangerousGetHandle(), p, (nuint)buffer.Length, 0);
-            }
-            while (n < 0 && Marshal.GetLastPInvokeError() == Libc.EIntr);
-        }
-
-        return n >= 0 ? (int)n : throw new IOException($"{path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
     }
 
     /// <summary>The last path element of a symbolic link's target, or null when the path is not a link.</summary>
