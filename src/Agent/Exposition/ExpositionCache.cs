@@ -1,6 +1,6 @@
 using System.IO.Compression;
 using EfaAgent.Agent.Sampling;
-using Microsoft.AspNetCore.Http;
+using EfaAgent.Agent.Web;
 using Prometheus;
 
 namespace EfaAgent.Agent.Exposition;
@@ -16,9 +16,6 @@ namespace EfaAgent.Agent.Exposition;
 public sealed class ExpositionCache : IDisposable
 {
     private const int MaxSpares = 4;
-
-    /// <summary>The size of each write of a response body; Kestrel's response buffer is 64 KB.</summary>
-    private const int WriteChunk = 16 * 1024;
 
     private static readonly string[] Formats = ["text", "openmetrics"];
     private static readonly string[] Encodings = ["identity", "gzip"];
@@ -46,42 +43,14 @@ public sealed class ExpositionCache : IDisposable
         }
     }
 
-    /// <summary>Answers a GET or HEAD of <c>/metrics</c>.</summary>
-    public async Task ServeAsync(HttpContext context)
+    /// <summary>Answers a GET or HEAD of <c>/metrics</c> with the cached body of the variant it negotiates; the response holds the body until written.</summary>
+    public async ValueTask<HttpResponse> ServeAsync(HttpRequestHead request, CancellationToken cancel)
     {
-        var request = context.Request;
-        var format = ExpositionNegotiation.Format(request.Headers.Accept);
-        var gzip = ExpositionNegotiation.Gzip(request.Headers.AcceptEncoding);
-        var body = await AcquireAsync(format, gzip, context.RequestAborted).ConfigureAwait(false);
-        try
-        {
-            var response = context.Response;
-            response.ContentType = ExpositionNegotiation.ContentType(format);
-            response.Headers.Vary = "Accept, Accept-Encoding";
-            if (gzip)
-            {
-                response.Headers.ContentEncoding = "gzip";
-            }
-
-            response.ContentLength = body.Bytes.Length;
-            if (!HttpMethods.IsHead(request.Method))
-            {
-                // In pieces: one write of the whole body makes the server copy all of it into its
-                // pooled buffers at once, for every connection at the same time (16 scrapers of a
-                // p5's 140 KB held 2 MB, which the pool then kept). A piece at a time, each
-                // connection holds at most the server's response buffer.
-                var bytes = body.Bytes;
-                for (var offset = 0; offset < bytes.Length; offset += WriteChunk)
-                {
-                    var piece = bytes.Slice(offset, Math.Min(WriteChunk, bytes.Length - offset));
-                    await response.Body.WriteAsync(piece, context.RequestAborted).ConfigureAwait(false);
-                }
-            }
-        }
-        finally
-        {
-            body.Release();
-        }
+        var format = ExpositionNegotiation.Format(request.Accept);
+        var gzip = ExpositionNegotiation.Gzip(request.AcceptEncoding);
+        var body = await AcquireAsync(format, gzip, cancel).ConfigureAwait(false);
+        var response = new HttpResponse(200, ExpositionNegotiation.ContentType(format), body.Bytes, body).With("Vary", "Accept, Accept-Encoding");
+        return gzip ? response.With("Content-Encoding", "gzip") : response;
     }
 
     /// <inheritdoc />
@@ -213,7 +182,7 @@ public sealed class ExpositionCache : IDisposable
     /// cache's spares, so a steady stream of snapshots renders into the same few buffers instead of a new
     /// 100+ KB array each time.
     /// </summary>
-    private sealed class Body(ExpositionCache owner, long version, byte[] buffer, int length)
+    private sealed class Body(ExpositionCache owner, long version, byte[] buffer, int length) : IDisposable
     {
         private int _references = 1;
 
@@ -238,6 +207,9 @@ public sealed class ExpositionCache : IDisposable
 
             return false;
         }
+
+        /// <summary>Releases the reference of a scrape that has written the body.</summary>
+        public void Dispose() => Release();
 
         public void Release()
         {

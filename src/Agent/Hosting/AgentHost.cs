@@ -4,9 +4,8 @@ using EfaAgent.Agent.Options;
 using EfaAgent.Agent.Sampling;
 using EfaAgent.Agent.Web;
 using EfaAgent.Collectors;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
+using System.Net.Security;
+using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Hosting.Systemd;
@@ -19,8 +18,9 @@ using ICollector = EfaAgent.Collectors.ICollector;
 namespace EfaAgent.Agent.Hosting;
 
 /// <summary>
-/// Builds and runs the agent: the Generic Host with Kestrel serving <c>/metrics</c> from the
-/// <see cref="ExpositionCache"/>, the sampling loop as a hosted service, systemd integration, and Serilog.
+/// Builds and runs the agent: the Generic Host with the sampling loop and the <see cref="HttpServer"/>
+/// serving <c>/metrics</c> from the <see cref="ExpositionCache"/> as hosted services, systemd
+/// integration, and Serilog.
 /// </summary>
 public static class AgentHost
 {
@@ -39,7 +39,8 @@ public static class AgentHost
         await using var serilog = AgentLogging.Create(options.LogFormat, options.LogLevel, journald, logTo);
         using var loggerFactory = new SerilogLoggerFactory(serilog);
         var log = loggerFactory.CreateLogger("efa-agent");
-        if (WebServer.CheckBind(options.ListenAddress) is { } bindError)
+        var listener = WebServer.Bind(options.ListenAddress, out var bindError);
+        if (listener is null)
         {
             log.LogCritical("cannot serve /metrics on {Listen}: {Reason}", options.ListenAddress, bindError);
             return UsageError;
@@ -60,6 +61,7 @@ public static class AgentHost
         catch (WebConfigException e)
         {
             // Checked with the other settings; this is a file that changed in the moment since.
+            listener.Dispose();
             log.LogCritical("invalid --web.config.file \"{Path}\": {Reason}", options.WebConfigFile, e.Message);
             return UsageError;
         }
@@ -68,15 +70,9 @@ public static class AgentHost
         var list = collectors?.Invoke(loggerFactory) ?? CollectorFactory.Create(options, loggerFactory);
         try
         {
-            var app = Build(options, list, serilog, scenario, web);
-            await app.RunAsync(stop).ConfigureAwait(false);
+            using var host = Build(options, list, serilog, scenario, listener, web);
+            await host.RunAsync(stop).ConfigureAwait(false);
             return 0;
-        }
-        catch (IOException e)
-        {
-            // Bound a moment after the check above by someone else.
-            log.LogCritical("cannot serve /metrics on {Listen}: {Reason}", options.ListenAddress, e.Message);
-            return UsageError;
         }
         finally
         {
@@ -87,41 +83,39 @@ public static class AgentHost
         }
     }
 
-    /// <summary>Builds the web application (not started).</summary>
-    public static WebApplication Build(AgentOptions options, IReadOnlyList<ICollector> collectors, Serilog.ILogger serilog, string? scenario, WebConfigWatcher? web = null)
+    /// <summary>Builds the host (not started): the sampler, the watchdog and the HTTP server on <paramref name="listener"/>.</summary>
+    public static IHost Build(AgentOptions options, IReadOnlyList<ICollector> collectors, Serilog.ILogger serilog, string? scenario, Socket listener, WebConfigWatcher? web = null)
     {
         // The default metrics of prometheus-net fail `promtool check metrics`; the agent has its own.
         Metrics.SuppressDefaultMetrics();
-        // The empty builder and Kestrel's core: the agent reads no configuration source (its settings
-        // are its flags), logs through Serilog and serves three fixed paths, so the host's configuration
-        // providers, file watcher, routing and endpoint machinery would only be code and memory. See
-        // docs/performance.md, "Memory".
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
+        // The empty builder: the agent reads no configuration source (its settings are its flags) and
+        // logs through Serilog, so the host's configuration providers and file watcher would only be
+        // code and memory. See docs/performance.md, "Memory".
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings
         {
             ContentRootPath = AppContext.BaseDirectory,
         });
-        builder.WebHost.UseKestrelCore();
         AddSystemd(builder.Services);
         builder.Services.AddSerilog(serilog, dispose: false);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
-        builder.WebHost.ConfigureKestrel(k => WebServer.Configure(k, options, web));
         builder.Services.AddEfaAgent(options, collectors, scenario);
-
-        var app = builder.Build();
-        var sampling = app.Services.GetRequiredService<SamplingService>();
-        _ = app.Services.GetRequiredService<PrometheusBridge>();
-        app.UseGuards(options, web);
-        var exposition = app.Services.GetRequiredService<ExpositionCache>();
-        app.Run(context => WebServer.PathOf(context.Request) switch
+        builder.Services.AddHostedService(sp =>
         {
-            "/metrics" => exposition.ServeAsync(context),
-            "/" => WebServer.WriteAsync(context, StatusCodes.Status200OK, LandingPage.Render(options, collectors, sampling), "text/html; charset=utf-8"),
-            "/healthz" => sampling.IsHealthy
-                ? WebServer.WriteAsync(context, StatusCodes.Status200OK, "ok\n")
-                : WebServer.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "not sampling\n"),
-            _ => WebServer.WriteAsync(context, StatusCodes.Status404NotFound, "not found: /metrics has the metrics\n"),
+            var sampling = sp.GetRequiredService<SamplingService>();
+            var exposition = sp.GetRequiredService<ExpositionCache>();
+            _ = sp.GetRequiredService<PrometheusBridge>();
+            ValueTask<HttpResponse> Route(HttpRequestHead request, CancellationToken cancel) => WebServer.PathOf(request.Path) switch
+            {
+                "/metrics" => exposition.ServeAsync(request, cancel),
+                "/" => new(HttpResponse.Text(200, LandingPage.Render(options, collectors, sampling), "text/html; charset=utf-8")),
+                "/healthz" => new(sampling.IsHealthy ? HttpResponse.Text(200, "ok\n") : HttpResponse.Text(503, "not sampling\n")),
+                _ => new(HttpResponse.Text(404, "not found: /metrics has the metrics\n")),
+            };
+
+            var tls = web is { TlsEnabled: true } ? web.ServerOptions : (Func<SslServerAuthenticationOptions>?)null;
+            return new HttpServer(listener, WebServer.Guarded(options, web, Route).Invoke, tls, sp.GetRequiredService<ILoggerFactory>().CreateLogger("efa-agent.http"));
         });
-        return app;
+        return builder.Build();
     }
 
     /// <summary>Registers the sampling loop, the snapshot store and the exposition bridge.</summary>

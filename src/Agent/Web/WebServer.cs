@@ -1,106 +1,45 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
 using EfaAgent.Agent.Options;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace EfaAgent.Agent.Web;
 
+/// <summary>A request handler of the agent's <see cref="HttpServer"/>.</summary>
+public delegate ValueTask<HttpResponse> HttpHandler(HttpRequestHead request, CancellationToken cancel);
+
 /// <summary>
-/// The HTTP side of the agent, kept apart from what it serves: the listener (plain or TLS from the
-/// web config file), Kestrel's limits, and the request guards that run before any endpoint.
+/// The HTTP side of the agent, kept apart from what it serves: the listening socket, and the request
+/// guards that run before any path is looked at.
 /// </summary>
 public static class WebServer
 {
-    /// <summary>A client has this long to send a request's headers (a slow-header flood is cut off).</summary>
-    public static readonly TimeSpan HeadersTimeout = TimeSpan.FromSeconds(5);
-
-    /// <summary>An idle kept-alive connection is closed after this; longer than the usual 15 s scrape interval.</summary>
-    public static readonly TimeSpan KeepAliveTimeout = TimeSpan.FromSeconds(20);
-
     /// <summary>The methods served; the others are answered 405.</summary>
-    public static readonly string[] Methods = [HttpMethods.Get, HttpMethods.Head];
-
-    /// <summary>Listen address, TLS and limits.</summary>
-    public static void Configure(KestrelServerOptions k, AgentOptions options, WebConfigWatcher? web)
-    {
-        k.AddServerHeader = false;
-        k.Limits.RequestHeadersTimeout = HeadersTimeout;
-        k.Limits.KeepAliveTimeout = KeepAliveTimeout;
-        k.Limits.MaxRequestBodySize = 0; // nothing here takes a body
-        void Listen(ListenOptions l)
-        {
-            l.Protocols = HttpProtocols.Http1;
-            if (web is { TlsEnabled: true })
-            {
-                l.UseHttps(new TlsHandshakeCallbackOptions { OnConnection = _ => ValueTask.FromResult(web.ServerOptions()) });
-            }
-        }
-
-        if (options.ListenAddress.Host is null)
-        {
-            k.ListenAnyIP(options.ListenAddress.Port, Listen);
-        }
-        else
-        {
-            k.Listen(options.ListenAddress.Host, options.ListenAddress.Port, Listen);
-        }
-    }
+    public static readonly string[] Methods = ["GET", "HEAD"];
 
     /// <summary>
-    /// Before any endpoint: at most <see cref="AgentOptions.MaxRequests"/> requests at once (the
-    /// excess answered 503 at once, as node_exporter's <c>--web.max-requests</c>), basic auth, the
-    /// configured response headers, and GET/HEAD only.
+    /// Binds and listens on the address, so that a port in use, an address not on this host or a
+    /// privileged port is one line at start rather than a host that fails half started.
     /// </summary>
-    public static void UseGuards(this WebApplication app, AgentOptions options, WebConfigWatcher? web)
+    /// <returns>The listening socket, or null and the reason.</returns>
+    public static Socket? Bind(ListenAddress address, out string? error)
     {
-        var inFlight = new StrongBox<int>();
-        app.Use(async (context, next) =>
+        var socket = TryBind(address, address.Host ?? (Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any), out error);
+
+        // "Any address" falls back to IPv4 when it cannot be had in IPv6 (IPv6 off in a container).
+        if (socket is null && address.Host is null && Socket.OSSupportsIPv6 && TryBind(address, IPAddress.Any, out _) is { } v4)
         {
-            var max = options.MaxRequests;
-            if (max > 0 && Interlocked.Increment(ref inFlight.Value) > max)
-            {
-                Interlocked.Decrement(ref inFlight.Value);
-                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-                await context.Response.WriteAsync($"limit of concurrent requests reached ({max}), try again later\n").ConfigureAwait(false);
-                return;
-            }
+            error = null;
+            return v4;
+        }
 
-            try
-            {
-                await Guard(context, next, web).ConfigureAwait(false);
-            }
-            finally
-            {
-                if (max > 0)
-                {
-                    Interlocked.Decrement(ref inFlight.Value);
-                }
-            }
-        });
+        return socket;
     }
 
-    /// <summary>
-    /// Checks that the listen address can be bound, so that a port in use, an address not on this
-    /// host or a privileged port is one line at start rather than a host that fails half started.
-    /// </summary>
-    /// <returns>Null when it can be bound, else the reason.</returns>
-    public static string? CheckBind(ListenAddress address)
+    private static Socket? TryBind(ListenAddress address, IPAddress ip, out string? error)
     {
-        var error = TryBind(address, address.Host ?? (Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any));
-
-        // Kestrel falls back to IPv4 when "any address" cannot be had in IPv6 (IPv6 off in a container).
-        return error is not null && address.Host is null && Socket.OSSupportsIPv6 && TryBind(address, IPAddress.Any) is null ? null : error;
-    }
-
-    private static string? TryBind(ListenAddress address, IPAddress ip)
-    {
+        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            using var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             if (address.Host is null && ip.AddressFamily == AddressFamily.InterNetworkV6)
             {
                 socket.DualMode = true;
@@ -108,23 +47,25 @@ public static class WebServer
 
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             socket.Bind(new IPEndPoint(ip, address.Port));
-            socket.Listen();
-            return null;
+            socket.Listen(512);
+            error = null;
+            return socket;
         }
         catch (SocketException e)
         {
+            socket.Dispose();
             var hint = e.SocketErrorCode == SocketError.AccessDenied && address.Port < 1024
                 ? " (a port below 1024 needs CAP_NET_BIND_SERVICE)"
                 : "";
-            return $"{e.Message.ToLowerInvariant()}{hint}";
+            error = $"{e.Message.ToLowerInvariant()}{hint}";
+            return null;
         }
     }
 
-    /// <summary>The request's path as the agent's three paths are compared with it: lower case, without a trailing slash but for "/".</summary>
-    public static string PathOf(HttpRequest request)
+    /// <summary>A request's path as the agent's paths are compared with it: lower case, without a trailing slash but for "/".</summary>
+    public static string PathOf(string path)
     {
-        var path = request.Path.Value;
-        if (string.IsNullOrEmpty(path))
+        if (path.Length == 0)
         {
             return "/";
         }
@@ -137,40 +78,59 @@ public static class WebServer
         return path.ToLowerInvariant();
     }
 
-    /// <summary>Answers a request with a short text (nothing is sent for HEAD but the headers).</summary>
-    public static Task WriteAsync(HttpContext context, int status, string body, string contentType = "text/plain; charset=utf-8")
+    /// <summary>
+    /// Wraps <paramref name="next"/> in the guards: at most <see cref="AgentOptions.MaxRequests"/>
+    /// requests at once (the excess answered 503 at once, as node_exporter's
+    /// <c>--web.max-requests</c>), basic auth, GET/HEAD only; and the configured response headers on
+    /// every answer.
+    /// </summary>
+    public static HttpHandler Guarded(AgentOptions options, WebConfigWatcher? web, HttpHandler next)
     {
-        context.Response.StatusCode = status;
-        context.Response.ContentType = contentType;
-        return context.Response.WriteAsync(body);
-    }
-
-    private static async Task Guard(HttpContext context, RequestDelegate next, WebConfigWatcher? web)
-    {
-        if (web is not null)
+        var inFlight = 0;
+        return async (request, cancel) =>
         {
-            foreach (var (name, value) in web.Current.Headers)
+            var response = await GuardAsync(request, cancel).ConfigureAwait(false);
+            if (web is not null)
             {
-                context.Response.Headers[name] = value;
+                foreach (var (name, value) in web.Current.Headers)
+                {
+                    response.With(name, value);
+                }
             }
 
-            if (!web.Authorize(context.Request.Headers.Authorization))
+            return response;
+        };
+
+        async ValueTask<HttpResponse> GuardAsync(HttpRequestHead request, CancellationToken cancel)
+        {
+            var max = options.MaxRequests;
+            if (max > 0 && Interlocked.Increment(ref inFlight) > max)
             {
-                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                context.Response.Headers.WWWAuthenticate = "Basic";
-                await context.Response.WriteAsync("Unauthorized\n").ConfigureAwait(false);
-                return;
+                Interlocked.Decrement(ref inFlight);
+                return HttpResponse.Text(503, $"limit of concurrent requests reached ({max}), try again later\n");
+            }
+
+            try
+            {
+                if (web is not null && !web.Authorize(request.Authorization))
+                {
+                    return HttpResponse.Text(401, "Unauthorized\n").With("WWW-Authenticate", "Basic");
+                }
+
+                if (!Methods.Contains(request.Method))
+                {
+                    return HttpResponse.Text(405, "method not allowed: use GET or HEAD\n").With("Allow", "GET, HEAD");
+                }
+
+                return await next(request, cancel).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (max > 0)
+                {
+                    Interlocked.Decrement(ref inFlight);
+                }
             }
         }
-
-        if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
-        {
-            context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
-            context.Response.Headers.Allow = "GET, HEAD";
-            await context.Response.WriteAsync("method not allowed: use GET or HEAD\n").ConfigureAwait(false);
-            return;
-        }
-
-        await next(context).ConfigureAwait(false);
     }
 }

@@ -237,7 +237,7 @@ public sealed class TlsAndBasicAuthTests : IDisposable
     private static async Task WaitServingAsync(AgentProcess agent)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!agent.Output.Contains("Now listening on", StringComparison.Ordinal))
+        while (!agent.Output.Contains("http: listening on ", StringComparison.Ordinal))
         {
             Assert.False(agent.HasExited, agent.Output);
             Assert.True(DateTime.UtcNow < deadline, agent.Output);

@@ -55,6 +55,7 @@ public sealed class WebConfigTests
     [InlineData("tls_server_config:\n  cert_file: a\n  key_file: b\n  curve_preferences: [X25519]\n", "unknown setting \"curve_preferences\"")]
     [InlineData("tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS11\n", "no TLS version from min_version TLS12 to max_version TLS11")]
     [InlineData("- a\n- b\n", "expected a mapping")]
+    [InlineData("http_server_config:\n  headers:\n    X-Frame-Options: \"deny\\r\\nSet-Cookie: a=b\"\n", "headers.X-Frame-Options: a line break")]
     public void A_bad_setting_is_one_line_naming_it(string text, string message)
     {
         var error = Assert.Throws<WebConfigException>(() => WebConfig.Parse(text, "/"));
