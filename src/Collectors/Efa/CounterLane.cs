@@ -130,6 +130,23 @@ internal sealed class CounterLane
         }
     }
 
+    /// <summary>Whether a counter's last read failed (what <see cref="ReopenFailed"/> would act on).</summary>
+    public bool AnyFailed
+    {
+        get
+        {
+            foreach (ref readonly var e in _entries.AsSpan())
+            {
+                if (e.Status == CounterStatus.ReadError)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
     /// <summary>
     /// Re-opens every counter whose last read failed, within <paramref name="budget"/> more open files;
     /// returns the budget left. A file that still cannot be opened stays unavailable.

@@ -11,7 +11,14 @@ public sealed partial class EfaCollector
     /// and files, so discovery sees no change, but the old descriptors answer ENODEV for good; a fresh
     /// open reaches the new attribute. A file that still cannot be opened stays unavailable.
     /// </summary>
-    private void ReopenFailed() => _slow.ReopenFailed(_fast.ReopenFailed(FileBudget() - OpenFiles));
+    /// <remarks>Counting the open files takes a walk over every counter: done only when there is something to re-open.</remarks>
+    private void ReopenFailed()
+    {
+        if (_fast.AnyFailed || _slow.AnyFailed)
+        {
+            _slow.ReopenFailed(_fast.ReopenFailed(FileBudget() - OpenFiles));
+        }
+    }
 
     /// <summary>
     /// How many counter files may be held open: the soft open-file limit less what the rest of the
