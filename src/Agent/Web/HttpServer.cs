@@ -194,6 +194,11 @@ public sealed class HttpServer : IHostedService, IDisposable
 
                 var response = await AnswerAsync(request!, deadline.Token).ConfigureAwait(false);
                 var keepAlive = request!.KeepAlive && !_stopping.IsCancellationRequested;
+                if (keepAlive && !request.Http11)
+                {
+                    response.With("Connection", "keep-alive"); // an HTTP/1.0 client closes unless told otherwise
+                }
+
                 await WriteAsync(stream, deadline, response, request.IsHead, close: !keepAlive).ConfigureAwait(false);
                 if (!keepAlive)
                 {

@@ -69,6 +69,18 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task An_HTTP_1_0_request_that_asks_for_keep_alive_is_told_so_and_served_again()
+    {
+        using var client = await ConnectAsync();
+        await SendAsync(client, "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n");
+        var text = await ReadToEndAsync(client);
+
+        var first = text[..text.IndexOf("path /a", StringComparison.Ordinal)];
+        Assert.Contains("Connection: keep-alive\r\n", first, StringComparison.Ordinal);
+        Assert.EndsWith("path /b", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_head_sent_too_slowly_and_an_idle_connection_are_cut_off()
     {
         using var slow = await ConnectAsync();
