@@ -25,6 +25,9 @@ public class OpenFilesTests
             warmUp.Sample(Stopwatch.GetTimestamp());
         }
 
+        // Handles other tests left to their finalizers are closed now, not in the middle of the count.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         var baseline = OpenDescriptors();
         using var collector = TestCollectors.Efa(sys);
         collector.Discover();
