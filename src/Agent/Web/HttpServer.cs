@@ -23,6 +23,7 @@ public sealed class HttpServer : IHostedService, IDisposable
     private const int FirstBufferSize = 4096;
 
     private readonly Socket _listener;
+    private readonly string _url;
     private readonly Func<HttpRequestHead, CancellationToken, ValueTask<HttpResponse>> _handler;
     private readonly Func<SslServerAuthenticationOptions>? _tls;
     private readonly ILogger _logger;
@@ -42,6 +43,7 @@ public sealed class HttpServer : IHostedService, IDisposable
     public HttpServer(Socket listener, Func<HttpRequestHead, CancellationToken, ValueTask<HttpResponse>> handler, Func<SslServerAuthenticationOptions>? tls, ILogger logger)
     {
         _listener = listener;
+        _url = $"{(tls is null ? "http" : "https")}://{listener.LocalEndPoint}";
         _handler = handler;
         _tls = tls;
         _logger = logger;
@@ -59,13 +61,22 @@ public sealed class HttpServer : IHostedService, IDisposable
     /// <summary>Open connections beyond this are closed as soon as accepted, so that clients cannot use up the descriptors the counters need.</summary>
     public int MaxConnections { get; init; } = 4096;
 
+    /// <summary>
+    /// Accepting starts once this completes (the sampler's first tick, so that no scrape meets an
+    /// exposition without the node's series), or after <see cref="ReadyTimeout"/> in any case;
+    /// clients wait in the listening socket's backlog meanwhile.
+    /// </summary>
+    public Task Ready { get; init; } = Task.CompletedTask;
+
+    /// <summary>How long accepting waits for <see cref="Ready"/>.</summary>
+    public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Connections now open.</summary>
     public int Connections => Volatile.Read(ref _connections);
 
     /// <summary>Starts accepting.</summary>
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _logger.LogInformation("listening on {Scheme}://{Endpoint}", _tls is null ? "http" : "https", _listener.LocalEndPoint);
         _accepting = Task.Run(AcceptLoopAsync, CancellationToken.None);
         return Task.CompletedTask;
     }
@@ -96,6 +107,20 @@ public sealed class HttpServer : IHostedService, IDisposable
 
     private async Task AcceptLoopAsync()
     {
+        try
+        {
+            await Ready.WaitAsync(ReadyTimeout, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _logger.LogWarning("no sample within {Seconds} s of start: serving anyway", ReadyTimeout.TotalSeconds);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        _logger.LogInformation("listening on {Url}", _url);
         while (!_stopping.IsCancellationRequested)
         {
             Socket client;

@@ -157,6 +157,27 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task Nothing_is_answered_before_the_server_is_ready_and_what_waited_is_answered_then()
+    {
+        await _server.StopAsync(CancellationToken.None);
+        _server.Dispose();
+        var ready = new TaskCompletionSource();
+        var listening = _log.Count("listening on http://127.0.0.1:"); // the first server's
+        await StartAsync(ready: ready.Task);
+        using var client = await ConnectAsync(); // in the listening socket's backlog
+        await SendAsync(client, "GET /early HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        var read = ReadToEndAsync(client);
+
+        await Task.Delay(500);
+        Assert.False(read.IsCompleted);
+        Assert.Equal(listening, _log.Count("listening on http://127.0.0.1:"));
+        ready.SetResult();
+
+        Assert.EndsWith("path /early", await read, StringComparison.Ordinal);
+        Assert.Equal(listening + 1, _log.Count("listening on http://127.0.0.1:"));
+    }
+
+    [Fact]
     public async Task Stopping_closes_the_open_connections()
     {
         await RestartAsync(TimeSpan.FromMinutes(1)); // idle connections would stay open for a minute
@@ -185,7 +206,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
         await StartAsync(timeouts);
     }
 
-    private Task StartAsync(TimeSpan? timeouts = null)
+    private Task StartAsync(TimeSpan? timeouts = null, Task? ready = null)
     {
         var listener = WebServer.Bind(new(IPAddress.Loopback, 0), out var error) ?? throw new InvalidOperationException(error);
         _port = ((IPEndPoint)listener.LocalEndPoint!).Port;
@@ -195,6 +216,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
             KeepAliveTimeout = timeouts ?? Short,
             WriteTimeout = TimeSpan.FromSeconds(1),
             MaxConnections = MaxConnections,
+            Ready = ready ?? Task.CompletedTask,
         };
         return _server.StartAsync(CancellationToken.None);
     }
