@@ -54,25 +54,41 @@ public static class HttpRequestParser
     /// <summary>The most header fields a request may have.</summary>
     public const int MaxHeaders = 100;
 
+    /// <summary>The most bytes of empty lines skipped before a request line.</summary>
+    private const int MaxLeadingEmptyLines = 4;
+
     /// <summary>
     /// Parses the request at the start of <paramref name="buffer"/>. Returns false while the head is
     /// incomplete (and within the limits); otherwise true, with either <paramref name="request"/> and
     /// the bytes it took, or <paramref name="error"/>.
     /// </summary>
-    public static bool TryParse(ReadOnlySpan<byte> buffer, out HttpRequestHead? request, out int consumed, out HttpRequestError? error)
+    /// <param name="buffer">What the client has sent so far.</param>
+    /// <param name="request">The request, when its head is complete and valid.</param>
+    /// <param name="consumed">The bytes of the head, leading empty lines included.</param>
+    /// <param name="error">Why the request is refused.</param>
+    /// <param name="searched">
+    /// How many bytes of <paramref name="buffer"/> an earlier call already found incomplete: the end of
+    /// the head is looked for only after them, so a head sent a byte at a time costs its length, not
+    /// its length squared.
+    /// </param>
+    public static bool TryParse(ReadOnlySpan<byte> buffer, out HttpRequestHead? request, out int consumed, out HttpRequestError? error, int searched = 0)
     {
         request = null;
         error = null;
         consumed = 0;
 
-        // Empty lines before the request line are skipped (RFC 9112, 2.2).
+        // Empty lines before the request line are skipped (RFC 9112, 2.2), a few of them.
         var start = 0;
         while (start < buffer.Length && (buffer[start] == '\r' || buffer[start] == '\n'))
         {
-            start++;
+            if (++start > MaxLeadingEmptyLines)
+            {
+                error = new(400, "malformed request line");
+                return true;
+            }
         }
 
-        var end = EndOfHead(buffer, start);
+        var end = EndOfHead(buffer, Math.Max(start, searched - 3));
         if (end < 0)
         {
             var lineEnd = buffer[start..].IndexOf((byte)'\n');
@@ -96,7 +112,7 @@ public static class HttpRequestParser
         return true;
     }
 
-    /// <summary>The offset just past the empty line that ends the head, or -1.</summary>
+    /// <summary>The offset just past the empty line that ends the head (looked for from <paramref name="start"/> on), or -1.</summary>
     private static int EndOfHead(ReadOnlySpan<byte> buffer, int start)
     {
         for (var i = buffer[start..].IndexOf((byte)'\n'); i >= 0;)

@@ -194,8 +194,10 @@ public sealed class HttpServer : IHostedService, IDisposable
                 HttpRequestHead? request;
                 int consumed;
                 HttpRequestError? error;
-                while (!HttpRequestParser.TryParse(buffer.AsSpan(0, filled), out request, out consumed, out error))
+                var searched = 0;
+                while (!HttpRequestParser.TryParse(buffer.AsSpan(0, filled), out request, out consumed, out error, searched))
                 {
+                    searched = filled; // no end of the head in what is there: look only at what comes
                     if (filled == buffer.Length)
                     {
                         Grow(ref buffer, filled);

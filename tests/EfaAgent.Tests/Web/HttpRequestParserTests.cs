@@ -89,6 +89,35 @@ public sealed class HttpRequestParserTests
     }
 
     [Fact]
+    public void A_head_sent_a_byte_at_a_time_is_found_where_it_ends()
+    {
+        var bytes = Encoding.ASCII.GetBytes("\r\nGET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /next");
+        var searched = 0;
+        for (var n = 1; n <= bytes.Length; n++)
+        {
+            if (HttpRequestParser.TryParse(bytes.AsSpan(0, n), out var request, out var consumed, out var error, searched))
+            {
+                Assert.Null(error);
+                Assert.Equal("/slow", request!.Path);
+                Assert.Equal(bytes.Length - "GET /next".Length, consumed);
+                Assert.Equal(consumed, n);
+                return;
+            }
+
+            searched = n;
+        }
+
+        Assert.Fail("the head was not found");
+    }
+
+    [Fact]
+    public void More_than_a_few_empty_lines_before_the_request_line_are_refused()
+    {
+        Assert.True(HttpRequestParser.TryParse(Encoding.ASCII.GetBytes("\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), out _, out _, out var error));
+        Assert.Equal(400, error?.Status);
+    }
+
+    [Fact]
     public void Content_length_zero_is_no_body()
     {
         Assert.Equal("/", Parse("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", out _).Path);
