@@ -31,9 +31,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Pipelined_requests_are_answered_in_order_on_one_connection()
     {
-        using var client = await ConnectAsync();
-        await SendAsync(client, "GET /one HTTP/1.1\r\nHost: a\r\n\r\nHEAD /two HTTP/1.1\r\nHost: a\r\n\r\nGET /three HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
-        var text = await ReadToEndAsync(client);
+        var text = await ExchangeAsync("GET /one HTTP/1.1\r\nHost: a\r\n\r\nHEAD /two HTTP/1.1\r\nHost: a\r\n\r\nGET /three HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
 
         var bodies = text.Split("HTTP/1.1 200 OK").Skip(1).Select(r => r[(r.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]).ToList();
         Assert.Equal(["path /one", "", "path /three"], bodies);
@@ -47,9 +45,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     [InlineData("GET /x HTTP/3.0\r\nHost: a\r\n\r\n", "505 HTTP Version Not Supported")]
     public async Task A_request_it_does_not_take_is_answered_and_the_connection_closed(string request, string status)
     {
-        using var client = await ConnectAsync();
-        await SendAsync(client, request + "GET /after HTTP/1.1\r\nHost: a\r\n\r\n");
-        var text = await ReadToEndAsync(client);
+        var text = await ExchangeAsync(request + "GET /after HTTP/1.1\r\nHost: a\r\n\r\n");
 
         Assert.StartsWith($"HTTP/1.1 {status}\r\n", text, StringComparison.Ordinal);
         Assert.Contains("Connection: close\r\n", text, StringComparison.Ordinal);
@@ -59,9 +55,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task An_HTTP_1_0_request_is_answered_and_closed()
     {
-        using var client = await ConnectAsync();
-        await SendAsync(client, "GET /old HTTP/1.0\r\n\r\n");
-        var text = await ReadToEndAsync(client);
+        var text = await ExchangeAsync("GET /old HTTP/1.0\r\n\r\n");
 
         Assert.StartsWith("HTTP/1.1 200 OK\r\n", text, StringComparison.Ordinal);
         Assert.Contains("Connection: close\r\n", text, StringComparison.Ordinal);
@@ -71,9 +65,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task An_HTTP_1_0_request_that_asks_for_keep_alive_is_told_so_and_served_again()
     {
-        using var client = await ConnectAsync();
-        await SendAsync(client, "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n");
-        var text = await ReadToEndAsync(client);
+        var text = await ExchangeAsync("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n");
 
         var first = text[..text.IndexOf("path /a", StringComparison.Ordinal)];
         Assert.Contains("Connection: keep-alive\r\n", first, StringComparison.Ordinal);
@@ -94,6 +86,20 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task A_kept_alive_connection_waits_for_its_next_request_past_the_header_timeout()
+    {
+        await RestartAsync(TimeSpan.FromMinutes(1), headers: TimeSpan.FromMilliseconds(200));
+        using var client = await ConnectAsync();
+        await SendAsync(client, "GET /first HTTP/1.1\r\nHost: a\r\n\r\n");
+        await ReadUntilAsync(client, "path /first");
+
+        await Task.Delay(1000); // idle: the keep-alive timeout (a minute) applies, not the header timeout
+        await SendAsync(client, "GET /second HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+
+        Assert.EndsWith("path /second", await ReadToEndAsync(client), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_client_that_does_not_read_its_answer_is_dropped_and_others_are_served_meanwhile()
     {
         await RestartAsync(TimeSpan.FromMinutes(1)); // only the write timeout (1 s) can end the connection
@@ -102,11 +108,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
         await SendAsync(stuck, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
         await WaitAsync(() => _server.Connections == 1);
 
-        using (var other = await ConnectAsync())
-        {
-            await SendAsync(other, "GET /other HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
-            Assert.EndsWith("path /other", await ReadToEndAsync(other), StringComparison.Ordinal);
-        }
+        Assert.EndsWith("path /other", await ExchangeAsync("GET /other HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), StringComparison.Ordinal);
 
         // The write of /big cannot finish: the server gives up on it after its write timeout.
         await WaitAsync(() => _server.Connections == 0);
@@ -115,17 +117,10 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task A_failing_handler_is_a_500_and_the_server_goes_on()
     {
-        using (var client = await ConnectAsync())
-        {
-            await SendAsync(client, "GET /throw HTTP/1.1\r\nHost: a\r\n\r\n");
-            var text = await ReadToEndAsync(client);
-            Assert.StartsWith("HTTP/1.1 500 Internal Server Error\r\n", text, StringComparison.Ordinal);
-        }
+        Assert.StartsWith("HTTP/1.1 500 Internal Server Error\r\n", await ExchangeAsync("GET /throw HTTP/1.1\r\nHost: a\r\n\r\n"), StringComparison.Ordinal);
 
         Assert.Equal(1, _log.Count("answering GET /throw failed"));
-        using var next = await ConnectAsync();
-        await SendAsync(next, "GET /fine HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
-        Assert.EndsWith("path /fine", await ReadToEndAsync(next), StringComparison.Ordinal);
+        Assert.EndsWith("path /fine", await ExchangeAsync("GET /fine HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -151,9 +146,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
         }
 
         await WaitAsync(() => _server.Connections == 0);
-        using var again = await ConnectAsync();
-        await SendAsync(again, "GET /again HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
-        Assert.EndsWith("path /again", await ReadToEndAsync(again), StringComparison.Ordinal);
+        Assert.EndsWith("path /again", await ExchangeAsync("GET /again HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -183,14 +176,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
         await RestartAsync(TimeSpan.FromMinutes(1)); // idle connections would stay open for a minute
         using var client = await ConnectAsync();
         await SendAsync(client, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
-        var answer = new byte[4096];
-        var received = 0;
-        while (!Encoding.Latin1.GetString(answer, 0, received).EndsWith("path /a", StringComparison.Ordinal))
-        {
-            var n = await client.ReceiveAsync(answer.AsMemory(received));
-            Assert.NotEqual(0, n);
-            received += n;
-        }
+        await ReadUntilAsync(client, "path /a");
 
         Assert.Equal(1, _server.Connections); // kept alive, waiting for the next request
         await _server.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
@@ -199,21 +185,21 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
         Assert.Equal("", await ReadToEndAsync(client));
     }
 
-    private async Task RestartAsync(TimeSpan timeouts)
+    private async Task RestartAsync(TimeSpan timeouts, TimeSpan? headers = null)
     {
         await _server.StopAsync(CancellationToken.None);
         _server.Dispose();
-        await StartAsync(timeouts);
+        await StartAsync(headers ?? timeouts, timeouts);
     }
 
-    private Task StartAsync(TimeSpan? timeouts = null, Task? ready = null)
+    private Task StartAsync(TimeSpan? headers = null, TimeSpan? keepAlive = null, Task? ready = null)
     {
         var listener = WebServer.Bind(new(IPAddress.Loopback, 0), out var error) ?? throw new InvalidOperationException(error);
         _port = ((IPEndPoint)listener.LocalEndPoint!).Port;
         _server = new HttpServer(listener, Handle, tls: null, _log)
         {
-            HeadersTimeout = timeouts ?? Short,
-            KeepAliveTimeout = timeouts ?? Short,
+            HeadersTimeout = headers ?? Short,
+            KeepAliveTimeout = keepAlive ?? Short,
             WriteTimeout = TimeSpan.FromSeconds(1),
             MaxConnections = MaxConnections,
             Ready = ready ?? Task.CompletedTask,
@@ -235,7 +221,29 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
         return socket;
     }
 
+    /// <summary>Sends <paramref name="request"/> on a new connection and returns all the server sends until it closes it.</summary>
+    private async Task<string> ExchangeAsync(string request)
+    {
+        using var client = await ConnectAsync();
+        await SendAsync(client, request);
+        return await ReadToEndAsync(client);
+    }
+
     private static async Task SendAsync(Socket socket, string text) => await socket.SendAsync(Encoding.Latin1.GetBytes(text));
+
+    /// <summary>Reads the answer to a request whose connection stays open, up to the end of its body.</summary>
+    private static async Task ReadUntilAsync(Socket socket, string end)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var answer = new byte[4096];
+        var received = 0;
+        while (!Encoding.Latin1.GetString(answer, 0, received).EndsWith(end, StringComparison.Ordinal))
+        {
+            var n = await socket.ReceiveAsync(answer.AsMemory(received), timeout.Token);
+            Assert.NotEqual(0, n);
+            received += n;
+        }
+    }
 
     /// <summary>Everything the server sends until it closes the connection (a test fails rather than hangs after 20 s).</summary>
     private static async Task<string> ReadToEndAsync(Socket socket)
