@@ -54,6 +54,9 @@ load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- build --------------------------------------------------------------------------------------
 agent="${AGENT:-}"
+# The commit the agent is built from, taken now: the tree may move on during the 20 minutes.
+commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$agent" ]; then commit="unknown (AGENT=$agent)"; fi
 if [ -z "$agent" ]; then
     echo "== dotnet publish (NativeAOT)"
     dotnet publish "$repo/src/Agent/Agent.csproj" -c Release -r linux-x64 -p:PublishAot=true \
@@ -236,7 +239,7 @@ mkdir -p "$(dirname "$out")"
 {
     echo "# efa-agent beside the C floor and node_exporter"
     echo
-    echo "Written by \`bench/compare.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)."
+    echo "Written by \`bench/compare.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit."
     echo
     echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "- tree: tests/fixtures/p5-617 ($devices RDMA devices, $counter_files fast-lane counter files; the floor opened $floor_files) with $interfaces interfaces in /proc/net/dev"
