@@ -29,6 +29,7 @@ public sealed class HttpServer : IHostedService, IDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private int _connections;
+    private int _disposed;
     private long _refused;
     private long _lastRefusalLog;
     private long _lastAcceptErrorLog;
@@ -100,9 +101,12 @@ public sealed class HttpServer : IHostedService, IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _stopping.Cancel();
-        _listener.Dispose();
-        _stopping.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _stopping.Cancel();
+            _listener.Dispose();
+            _stopping.Dispose();
+        }
     }
 
     private async Task AcceptLoopAsync()
@@ -111,13 +115,14 @@ public sealed class HttpServer : IHostedService, IDisposable
         {
             await Ready.WaitAsync(ReadyTimeout, _stopping.Token).ConfigureAwait(false);
         }
-        catch (TimeoutException)
-        {
-            _logger.LogWarning("no sample within {Seconds} s of start: serving anyway", ReadyTimeout.TotalSeconds);
-        }
         catch (OperationCanceledException)
         {
             return;
+        }
+        catch (Exception e)
+        {
+            // Late or failed, the first tick must not keep /healthz and the self-metrics from answering.
+            _logger.LogWarning("no sample within {Seconds} s of start ({Reason}): serving anyway", ReadyTimeout.TotalSeconds, e.Message);
         }
 
         _logger.LogInformation("listening on {Url}", _url);
@@ -154,7 +159,6 @@ public sealed class HttpServer : IHostedService, IDisposable
                 }
 
                 client.Dispose();
-
                 continue;
             }
 

@@ -171,6 +171,17 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task A_first_tick_that_never_comes_delays_serving_only_until_the_ready_timeout()
+    {
+        await _server.StopAsync(CancellationToken.None);
+        _server.Dispose();
+        await StartAsync(ready: new TaskCompletionSource().Task, readyTimeout: TimeSpan.FromMilliseconds(300));
+
+        Assert.EndsWith("path /late", await ExchangeAsync("GET /late HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), StringComparison.Ordinal);
+        Assert.Equal(1, _log.Count("no sample within 0.3 s of start"));
+    }
+
+    [Fact]
     public async Task Stopping_closes_the_open_connections()
     {
         await RestartAsync(TimeSpan.FromMinutes(1)); // idle connections would stay open for a minute
@@ -192,7 +203,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
         await StartAsync(headers ?? timeouts, timeouts);
     }
 
-    private Task StartAsync(TimeSpan? headers = null, TimeSpan? keepAlive = null, Task? ready = null)
+    private Task StartAsync(TimeSpan? headers = null, TimeSpan? keepAlive = null, Task? ready = null, TimeSpan? readyTimeout = null)
     {
         var listener = WebServer.Bind(new(IPAddress.Loopback, 0), out var error) ?? throw new InvalidOperationException(error);
         _port = ((IPEndPoint)listener.LocalEndPoint!).Port;
@@ -203,6 +214,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
             WriteTimeout = TimeSpan.FromSeconds(1),
             MaxConnections = MaxConnections,
             Ready = ready ?? Task.CompletedTask,
+            ReadyTimeout = readyTimeout ?? TimeSpan.FromSeconds(10),
         };
         return _server.StartAsync(CancellationToken.None);
     }
