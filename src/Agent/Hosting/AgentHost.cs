@@ -113,7 +113,7 @@ public static class AgentHost
             };
 
             var tls = web is { TlsEnabled: true } ? web.ServerOptions : (Func<SslServerAuthenticationOptions>?)null;
-            return new HttpServer(listener, WebServer.Guarded(options, web, Route).Invoke, tls, sp.GetRequiredService<ILoggerFactory>().CreateLogger("efa-agent.http"))
+            return new HttpServer(listener, WebServer.Guarded(options, web, Route), tls, sp.GetRequiredService<ILoggerFactory>().CreateLogger("efa-agent.http"))
             {
                 Ready = sampling.FirstTick,
             };

@@ -53,17 +53,18 @@ public sealed class HttpResponse
             throw new ArgumentException($"not a header name: \"{name}\"", nameof(name));
         }
 
-        foreach (var c in value)
+        if (!IsFieldValue(value))
         {
-            if ((c < ' ' && c != '\t') || c == '\x7F' || c > '\xFF')
-            {
-                throw new ArgumentException($"header {name}: a control or non-Latin-1 character in its value", nameof(value));
-            }
+            throw new ArgumentException($"header {name}: a control or non-Latin-1 character in its value", nameof(value));
         }
 
         (_headers ??= []).Add(new(name, value));
         return this;
     }
+
+    /// <summary>Whether <paramref name="value"/> can be sent as a header's value: Latin-1, no control character but tab (so no line break).</summary>
+    public static bool IsFieldValue(string value) =>
+        !value.Any(c => (c < ' ' && c != '\t') || c == '\x7F' || c > '\xFF');
 
     /// <summary>Writes the status line and headers, ending with the empty line, into <paramref name="output"/>.</summary>
     /// <param name="output">Where the head goes.</param>

@@ -24,7 +24,7 @@ public sealed class HttpServer : IHostedService, IDisposable
 
     private readonly Socket _listener;
     private readonly string _url;
-    private readonly Func<HttpRequestHead, CancellationToken, ValueTask<HttpResponse>> _handler;
+    private readonly HttpHandler _handler;
     private readonly Func<SslServerAuthenticationOptions>? _tls;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
@@ -41,7 +41,7 @@ public sealed class HttpServer : IHostedService, IDisposable
     /// <param name="handler">Answers a request; it may throw, which is answered 500.</param>
     /// <param name="tls">When set, each connection is TLS with the options it returns at the time.</param>
     /// <param name="logger">For what goes wrong beyond a single client.</param>
-    public HttpServer(Socket listener, Func<HttpRequestHead, CancellationToken, ValueTask<HttpResponse>> handler, Func<SslServerAuthenticationOptions>? tls, ILogger logger)
+    public HttpServer(Socket listener, HttpHandler handler, Func<SslServerAuthenticationOptions>? tls, ILogger logger)
     {
         _listener = listener;
         _url = $"{(tls is null ? "http" : "https")}://{listener.LocalEndPoint}";

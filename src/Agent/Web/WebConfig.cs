@@ -229,7 +229,7 @@ public sealed record WebConfig(TlsSettings? Tls, IReadOnlyDictionary<string, str
                         var allowed = AllowedHeaders.FirstOrDefault(h => h.Equals(header, StringComparison.OrdinalIgnoreCase))
                             ?? throw Bad("http_server_config.headers", header, string.Join(", ", AllowedHeaders));
                         var text = Scalar(v, $"http_server_config.headers.{header}");
-                        if (text.Any(c => (c < ' ' && c != '\t') || c == '\x7F' || c > '\xFF'))
+                        if (!HttpResponse.IsFieldValue(text))
                         {
                             throw new WebConfigException($"http_server_config.headers.{header}: a line break, control or non-Latin-1 character cannot be sent in a header");
                         }

@@ -119,7 +119,7 @@ public static class WebServer
 
                 if (!Methods.Contains(request.Method))
                 {
-                    return HttpResponse.Text(405, "method not allowed: use GET or HEAD\n").With("Allow", "GET, HEAD");
+                    return HttpResponse.Text(405, "method not allowed: use GET or HEAD\n").With("Allow", string.Join(", ", Methods));
                 }
 
                 return await next(request, cancel).ConfigureAwait(false);

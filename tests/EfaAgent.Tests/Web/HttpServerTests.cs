@@ -88,7 +88,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task A_kept_alive_connection_waits_for_its_next_request_past_the_header_timeout()
     {
-        await RestartAsync(TimeSpan.FromMinutes(1), headers: TimeSpan.FromMilliseconds(200));
+        await StartAsync(headers: TimeSpan.FromMilliseconds(200), keepAlive: TimeSpan.FromMinutes(1));
         using var client = await ConnectAsync();
         await SendAsync(client, "GET /first HTTP/1.1\r\nHost: a\r\n\r\n");
         await ReadUntilAsync(client, "path /first");
@@ -102,7 +102,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task A_client_that_does_not_read_its_answer_is_dropped_and_others_are_served_meanwhile()
     {
-        await RestartAsync(TimeSpan.FromMinutes(1)); // only the write timeout (1 s) can end the connection
+        await StartAsync(TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1)); // only the write timeout (1 s) can end the connection
         using var stuck = await ConnectAsync();
         stuck.ReceiveBufferSize = 4096;
         await SendAsync(stuck, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -126,7 +126,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Connections_past_the_limit_are_closed_at_once_and_logged_and_served_again_when_some_end()
     {
-        await RestartAsync(TimeSpan.FromMinutes(1)); // the held connections stay, however slow the machine
+        await StartAsync(TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1)); // the held connections stay, however slow the machine
         var held = new List<Socket>();
         for (var i = 0; i < MaxConnections; i++)
         {
@@ -152,11 +152,9 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Nothing_is_answered_before_the_server_is_ready_and_what_waited_is_answered_then()
     {
-        await _server.StopAsync(CancellationToken.None);
-        _server.Dispose();
         var ready = new TaskCompletionSource();
-        var listening = _log.Count("listening on http://127.0.0.1:"); // the first server's
         await StartAsync(ready: ready.Task);
+        var listening = _log.Count("listening on http://127.0.0.1:"); // the stopped first server's
         using var client = await ConnectAsync(); // in the listening socket's backlog
         await SendAsync(client, "GET /early HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
         var read = ReadToEndAsync(client);
@@ -173,8 +171,6 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task A_first_tick_that_never_comes_delays_serving_only_until_the_ready_timeout()
     {
-        await _server.StopAsync(CancellationToken.None);
-        _server.Dispose();
         await StartAsync(ready: new TaskCompletionSource().Task, readyTimeout: TimeSpan.FromMilliseconds(300));
 
         Assert.EndsWith("path /late", await ExchangeAsync("GET /late HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), StringComparison.Ordinal);
@@ -184,7 +180,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Stopping_closes_the_open_connections()
     {
-        await RestartAsync(TimeSpan.FromMinutes(1)); // idle connections would stay open for a minute
+        await StartAsync(TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1)); // idle connections would stay open for a minute
         using var client = await ConnectAsync();
         await SendAsync(client, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
         await ReadUntilAsync(client, "path /a");
@@ -196,15 +192,15 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
         Assert.Equal("", await ReadToEndAsync(client));
     }
 
-    private async Task RestartAsync(TimeSpan timeouts, TimeSpan? headers = null)
+    /// <summary>Starts this test's server, in place of the one running (whose log stays in <see cref="_log"/>).</summary>
+    private async Task StartAsync(TimeSpan? headers = null, TimeSpan? keepAlive = null, Task? ready = null, TimeSpan? readyTimeout = null)
     {
-        await _server.StopAsync(CancellationToken.None);
-        _server.Dispose();
-        await StartAsync(headers ?? timeouts, timeouts);
-    }
+        if (_server is { } running)
+        {
+            await running.StopAsync(CancellationToken.None);
+            running.Dispose();
+        }
 
-    private Task StartAsync(TimeSpan? headers = null, TimeSpan? keepAlive = null, Task? ready = null, TimeSpan? readyTimeout = null)
-    {
         var listener = WebServer.Bind(new(IPAddress.Loopback, 0), out var error) ?? throw new InvalidOperationException(error);
         _port = ((IPEndPoint)listener.LocalEndPoint!).Port;
         _server = new HttpServer(listener, Handle, tls: null, _log)
@@ -216,7 +212,7 @@ public sealed class HttpServerTests : IAsyncLifetime, IDisposable
             Ready = ready ?? Task.CompletedTask,
             ReadyTimeout = readyTimeout ?? TimeSpan.FromSeconds(10),
         };
-        return _server.StartAsync(CancellationToken.None);
+        await _server.StartAsync(CancellationToken.None);
     }
 
     private static ValueTask<HttpResponse> Handle(HttpRequestHead request, CancellationToken cancel) => request.Path switch
