@@ -32,7 +32,7 @@ public sealed class GpuCollector : ICollector
     private const int SlotNvmlStalled = 1;
 
     /// <summary>The most <see cref="Dispose"/> takes: SIGTERM stops the agent within a second.</summary>
-    private static readonly TimeSpan ShutdownBudget = TimeSpan.FromMilliseconds(700);
+    internal static readonly TimeSpan ShutdownBudget = TimeSpan.FromMilliseconds(700);
 
     private readonly ILogger _logger;
     private readonly GpuSampler _sampler;
@@ -121,8 +121,9 @@ public sealed class GpuCollector : ICollector
 
     /// <summary>
     /// Stops the Xid watcher, then releases NVML (<c>nvmlShutdown</c>, then unloads the library), within
-    /// a second. When a call is stuck, the library stays loaded (unloading it under a running call would
-    /// crash the process) and the agent stops anyway.
+    /// a second. When a call is stuck (still running at the end of the budget, or already running for
+    /// longer than the budget when Dispose starts), the library stays loaded (unloading it under a
+    /// running call would crash the process) and the agent stops anyway.
     /// </summary>
     public void Dispose()
     {
@@ -132,8 +133,15 @@ public sealed class GpuCollector : ICollector
         }
 
         _disposed = true;
-        var deadline = Stopwatch.GetTimestamp() + (long)(ShutdownBudget.TotalSeconds * Stopwatch.Frequency);
-        var shutDown = _worker.TryRun(NvmlJob.Shutdown, 0, deadline);
+        var now = Stopwatch.GetTimestamp();
+        var budget = (long)(ShutdownBudget.TotalSeconds * Stopwatch.Frequency);
+        var deadline = now + budget;
+
+        // A call already running for longer than the whole budget is stuck: waiting the budget out
+        // for it would only delay the stop.
+        var busySince = _worker.BusySince;
+        var stuck = busySince != 0 && now - busySince > budget;
+        var shutDown = !stuck && _worker.TryRun(NvmlJob.Shutdown, 0, deadline);
         if (shutDown && _worker.Stop(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline) is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero)
             && _sampler.ReleaseLibrary())
         {

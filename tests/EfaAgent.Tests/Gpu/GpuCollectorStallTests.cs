@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using EfaAgent.Collectors.Gpu;
 using EfaAgent.Tests.Support;
 
 namespace EfaAgent.Tests.Gpu;
@@ -101,24 +102,51 @@ public sealed class GpuCollectorStallTests(FakeNvmlBuild build) : IClassFixture<
     }
 
     [Fact]
-    public void Dispose_takes_under_a_second_while_a_call_hangs_and_leaves_the_library_loaded()
+    public void Dispose_does_not_wait_for_a_call_that_hangs_and_leaves_the_library_loaded()
     {
         using var fake = new FakeNvml(build);
         var log = new ListLogger();
+        var gpu = HungSample(fake, log);
+
+        var start = Stopwatch.GetTimestamp();
+        gpu.Dispose();
+        var took = Stopwatch.GetElapsedTime(start);
+
+        // The call hangs for a minute; Dispose gives it the shutdown budget (0.7 s) and goes. The bound
+        // leaves room for a loaded machine and still fails a Dispose that waits for the call.
+        Assert.True(took < TimeSpan.FromSeconds(5), $"Dispose took {took.TotalMilliseconds} ms");
+        Assert.Equal(1, log.Count("NVML stays loaded"));
+    }
+
+    [Fact]
+    public void Dispose_skips_the_shutdown_budget_for_a_call_already_running_longer_than_it()
+    {
+        using var fake = new FakeNvml(build);
+        var log = new ListLogger();
+        var gpu = HungSample(fake, log);
+        Thread.Sleep(GpuCollector.ShutdownBudget * 2);
+
+        var start = Stopwatch.GetTimestamp();
+        gpu.Dispose();
+        var took = Stopwatch.GetElapsedTime(start);
+
+        // Waiting for the shutdown job would take the whole budget: the worker is busy until the hung
+        // call returns, a minute from now.
+        Assert.True(took < GpuCollector.ShutdownBudget, $"Dispose took {took.TotalMilliseconds} ms, the whole budget");
+        Assert.Equal(1, log.Count("NVML stays loaded"));
+    }
+
+    /// <summary>A collector over all 8 fake GPUs whose worker is inside a power reading that hangs for a minute.</summary>
+    private static GpuCollector HungSample(FakeNvml fake, ListLogger log)
+    {
         var gpu = GpuCollectorTests.Create(fake, log, TimeSpan.FromSeconds(2), TickWait);
         Assert.True(GpuCollectorTests.WaitUntil(() =>
         {
             gpu.Discover();
             return gpu.DeviceCount == 8;
         }, TimeSpan.FromSeconds(10)));
-        fake.Scenario("hang nvmlDeviceGetPowerUsage 5000 0\n");
+        fake.Scenario("hang nvmlDeviceGetPowerUsage 60000 0\n");
         gpu.Sample(Stopwatch.GetTimestamp());
-
-        var start = Stopwatch.GetTimestamp();
-        gpu.Dispose();
-        var took = Stopwatch.GetElapsedTime(start);
-
-        Assert.True(took < TimeSpan.FromSeconds(1), $"Dispose took {took.TotalMilliseconds} ms");
-        Assert.Equal(1, log.Count("NVML stays loaded"));
+        return gpu;
     }
 }

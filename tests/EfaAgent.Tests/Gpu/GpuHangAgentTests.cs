@@ -8,7 +8,7 @@ namespace EfaAgent.Tests.Gpu;
 /// <summary>
 /// The agent process with one NVML call hung for longer than the longest --nvml.timeout: the EFA and
 /// netdev lanes go on ticking, /healthz stays healthy (so the watchdog is fed), the stall is reported,
-/// and SIGTERM stops the agent within a second.
+/// and SIGTERM stops the agent at once.
 /// </summary>
 public sealed partial class GpuHangAgentTests(FakeNvmlBuild build) : IClassFixture<FakeNvmlBuild>
 {
@@ -42,7 +42,10 @@ public sealed partial class GpuHangAgentTests(FakeNvmlBuild build) : IClassFixtu
         agent.Signal(15);
         Assert.True(agent.WaitForExit(TimeSpan.FromSeconds(5)), "the agent did not stop");
         var took = Stopwatch.GetElapsedTime(stop);
-        Assert.True(took < TimeSpan.FromSeconds(1.5), $"SIGTERM took {took.TotalMilliseconds} ms while NVML hung");
+        // The call hangs for two minutes and the unit's TimeoutStopSec is 20 s; the agent stops in about
+        // 10 ms here (the call has outlived the shutdown budget). The bound leaves room for a machine
+        // loaded by the rest of the suite.
+        Assert.True(took < TimeSpan.FromSeconds(3), $"SIGTERM took {took.TotalMilliseconds} ms while NVML hung");
     }
 
     private static double Ticks(string text) =>
