@@ -70,6 +70,21 @@ internal static partial class Interop
         [LibraryImport(LibraryName, EntryPoint = "pread", SetLastError = true)]
         internal static partial nint PRead(int fd, byte* buffer, nuint count, long offset);
 
+        /// <summary>The kernel's number for <c>pread64</c>, or -1 where it is not known.</summary>
+        internal static readonly nint SysPRead64 = RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => 17,
+            Architecture.Arm64 => 67,
+            _ => -1,
+        };
+
+        /// <summary>
+        /// <c>syscall(2)</c> with four arguments. Variadic in C; on x86-64 and arm64 the integer
+        /// arguments of a variadic call travel in the same registers as those of a fixed one.
+        /// </summary>
+        [LibraryImport(LibraryName, EntryPoint = "syscall", SetLastError = true)]
+        internal static partial nint Syscall4(nint number, nint a1, nint a2, nint a3, nint a4);
+
         [LibraryImport(LibraryName, EntryPoint = "lseek", SetLastError = true)]
         internal static partial long Seek(int fd, long offset, int whence);
     }
