@@ -35,11 +35,12 @@ public class PeakWindowTests
                 "bursts" => i % 37 < 3 ? 5_000_000UL : (ulong)random.Next(0, 1000),
                 _ => 0,
             };
-            window.Add(t, delta);
+            var added = window.Add(t, delta);
             samples.Add((t, delta * (double)Stopwatch.Frequency / Tick));
 
             var oldest = t - (long)(Window.TotalSeconds * Stopwatch.Frequency);
             var expected = samples.Where(s => s.Time >= oldest).Select(s => s.Rate).DefaultIfEmpty(0).Max();
+            Assert.Equal(expected, added);
             Assert.Equal(expected, window.Peak(t));
         }
     }

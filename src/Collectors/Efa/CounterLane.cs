@@ -8,26 +8,32 @@ namespace EfaAgent.Collectors.Efa;
 
 /// <summary>
 /// The counters of one lane (the fast lane: every port counter, every tick; the slow lane: device
-/// counters and lifespans), laid out for the tick: a p5 reads some 700 files every 100 ms, so what
-/// the loop touches per counter (descriptor, state, slot, status) lies in one array of structs walked
-/// in order, not behind three objects per counter, and a file is read by its raw descriptor, without
-/// a reference count per read. Built from the <see cref="EfaCounter"/>s at each layout; their state is
-/// handed back with <see cref="SaveState"/> before the next one.
+/// counters and lifespans), laid out for the tick: a p5 reads some 700 files every 100 ms. A tick
+/// first reads and parses every file (by its raw descriptor, without a reference count per read,
+/// from one array of descriptors), then derives from the values: what it touches per counter (state,
+/// slot, status, peak) lies in one array of structs walked in order, not behind three objects per
+/// counter, and is not evicted by the kernel's work between two reads. Built from the
+/// <see cref="EfaCounter"/>s at each layout; their state is handed back with <see cref="SaveState"/>
+/// before the next one.
 /// </summary>
 internal sealed class CounterLane
 {
     private readonly EfaCounter[] _counters;
     private readonly Entry[] _entries;
     private readonly PeakWindow[] _peaks;
-    private readonly int[] _peakSlots;
-    private readonly int[] _peakCounters;
+    private readonly int[] _descriptors;
+    private readonly CounterStatus[] _read;
+    private readonly ulong[] _raw;
 
     /// <summary>Lays out <paramref name="counters"/>, taking up the state each one carries.</summary>
     public CounterLane(IReadOnlyList<EfaCounter> counters)
     {
         _counters = [.. counters];
         _entries = new Entry[_counters.Length];
-        var peaks = new List<int>();
+        _descriptors = new int[_counters.Length];
+        _read = new CounterStatus[_counters.Length];
+        _raw = new ulong[_counters.Length];
+        var peaks = new List<PeakWindow>();
         for (var i = 0; i < _counters.Length; i++)
         {
             var c = _counters[i];
@@ -36,21 +42,20 @@ internal sealed class CounterLane
                 State = c.State,
                 LastTimestamp = c.LastTimestamp,
                 MaxBytesPerSecond = c.MaxBytesPerSecond ?? double.PositiveInfinity,
-                Descriptor = c.File?.Descriptor ?? -1,
                 Slot = c.Slot,
                 Peak = c.Peak is null ? -1 : peaks.Count,
+                PeakSlot = c.PeakSlot,
                 Status = c.Status,
                 IsLifespan = c.IsLifespan,
             };
+            _descriptors[i] = c.File?.Descriptor ?? -1;
             if (c.Peak is not null)
             {
-                peaks.Add(i);
+                peaks.Add(c.Peak);
             }
         }
 
-        _peakCounters = [.. peaks];
-        _peaks = [.. peaks.Select(i => _counters[i].Peak!)];
-        _peakSlots = [.. peaks.Select(i => _counters[i].PeakSlot)];
+        _peaks = [.. peaks];
     }
 
     /// <summary>A lane with no counters.</summary>
@@ -64,13 +69,16 @@ internal sealed class CounterLane
     /// </summary>
     public bool Read(long timestamp, double[] values, Span<byte> buffer, UnavailableSeries unavailable)
     {
+        CounterFile.ReadAll(_descriptors, buffer, _read, _raw);
         var newlyFailed = false;
         var entries = _entries;
+        var read = _read;
+        var rawValues = _raw;
         for (var i = 0; i < entries.Length; i++)
         {
             ref var e = ref entries[i];
-            ulong raw = 0;
-            var status = e.Descriptor < 0 ? CounterStatus.ReadError : CounterFile.Read(e.Descriptor, buffer, out raw);
+            var status = read[i];
+            var raw = rawValues[i];
             if (status == CounterStatus.Ok)
             {
                 if (e.IsLifespan)
@@ -81,7 +89,7 @@ internal sealed class CounterLane
                 {
                     if (e.Peak >= 0)
                     {
-                        _peaks[e.Peak].Add(timestamp, delta);
+                        values[e.PeakSlot] = _peaks[e.Peak].Add(timestamp, delta);
                     }
 
                     e.LastTimestamp = timestamp;
@@ -89,13 +97,15 @@ internal sealed class CounterLane
                 }
                 else
                 {
-                    // Not folded in: the exported total stays where it was.
+                    // Not folded in: the exported total stays where it was, and its peak is absent.
                     status = CounterStatus.Implausible;
+                    WritePeakAbsent(in e, values);
                 }
             }
             else
             {
                 values[e.Slot] = double.NaN;
+                WritePeakAbsent(in e, values);
                 newlyFailed |= status == CounterStatus.ReadError && e.Status != CounterStatus.ReadError;
             }
 
@@ -118,15 +128,12 @@ internal sealed class CounterLane
         return newlyFailed;
     }
 
-    /// <summary>
-    /// Writes each peak at <paramref name="timestamp"/>: absent with its counter, rather than a 0 that
-    /// reads as "idle".
-    /// </summary>
-    public void WritePeaks(long timestamp, double[] values)
+    /// <summary>A peak is absent with its counter, rather than a 0 that reads as "idle".</summary>
+    private static void WritePeakAbsent(in Entry e, double[] values)
     {
-        for (var k = 0; k < _peaks.Length; k++)
+        if (e.Peak >= 0)
         {
-            values[_peakSlots[k]] = _entries[_peakCounters[k]].Status == CounterStatus.Ok ? _peaks[k].Peak(timestamp) : double.NaN;
+            values[e.PeakSlot] = double.NaN;
         }
     }
 
@@ -174,7 +181,7 @@ internal sealed class CounterLane
                 budget--;
             }
 
-            _entries[i].Descriptor = c.File?.Descriptor ?? -1;
+            _descriptors[i] = c.File?.Descriptor ?? -1;
         }
 
         return budget;
@@ -195,12 +202,14 @@ internal sealed class CounterLane
     /// <summary>What the tick needs of one counter, in one place: one or two cache lines, not one per field.</summary>
     private struct Entry
     {
+        private static readonly double SecondsPerTimestamp = 1.0 / Stopwatch.Frequency;
+
         public CounterState State;
         public long LastTimestamp;
         public double MaxBytesPerSecond;
-        public int Descriptor;
         public int Slot;
         public int Peak;
+        public int PeakSlot;
         public CounterStatus Status;
         public bool IsLifespan;
 
@@ -213,7 +222,7 @@ internal sealed class CounterLane
             }
 
             // One second of slack covers the counter group's cache time and a late tick.
-            var seconds = ((timestamp - LastTimestamp) / (double)Stopwatch.Frequency) + 1;
+            var seconds = ((timestamp - LastTimestamp) * SecondsPerTimestamp) + 1;
             var max = MaxBytesPerSecond * seconds;
             return max >= ulong.MaxValue ? ulong.MaxValue : (ulong)max;
         }

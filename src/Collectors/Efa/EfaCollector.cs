@@ -123,7 +123,6 @@ public sealed partial class EfaCollector : ICollector
     public void Sample(long timestamp)
     {
         NeedsDiscovery |= _fast.Read(timestamp, _frame.Values, _buffer, _unavailable);
-        _fast.WritePeaks(timestamp, _frame.Values);
         _frame.SyncUnavailable(_unavailable);
     }
 

@@ -183,18 +183,15 @@ public sealed class NetDevCollector : ICollector
                     var delta = iface.States[i].Update(_fields[i]);
                     if (i == ProcNetDevParser.ReceiveBytes)
                     {
-                        iface.ReceivePeak.Add(timestamp, delta);
+                        values[iface.ReceivePeakSlot] = iface.ReceivePeak.Add(timestamp, delta);
                     }
                     else if (i == ProcNetDevParser.TransmitBytes)
                     {
-                        iface.TransmitPeak.Add(timestamp, delta);
+                        values[iface.TransmitPeakSlot] = iface.TransmitPeak.Add(timestamp, delta);
                     }
 
                     values[iface.Slot + i] = iface.States[i].Value;
                 }
-
-                values[iface.ReceivePeakSlot] = iface.ReceivePeak.Peak(timestamp);
-                values[iface.TransmitPeakSlot] = iface.TransmitPeak.Peak(timestamp);
             }
             else
             {

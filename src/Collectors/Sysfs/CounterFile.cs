@@ -28,7 +28,7 @@ public sealed class CounterFile : IDisposable
 
     /// <summary>
     /// The raw descriptor, for a sampler that reads hundreds of files per tick with
-    /// <see cref="Read(int, Span{byte}, out ulong)"/>: no reference count per read. Valid until
+    /// <see cref="ReadAll"/>: no reference count per read. Valid until
     /// <see cref="Dispose"/>, which only the thread that reads may call.
     /// </summary>
     public int Descriptor { get; }
@@ -55,25 +55,45 @@ public sealed class CounterFile : IDisposable
     }
 
     /// <summary>
-    /// Reads and parses the current value of the counter open at <paramref name="descriptor"/>.
-    /// Never throws for I/O or content problems: ENODEV/ENOENT after a device went away and EIO from a
-    /// failing driver are <see cref="CounterStatus.ReadError"/>.
+    /// Reads and parses the counters open at <paramref name="descriptors"/>, one after the other, into
+    /// <paramref name="statuses"/> and <paramref name="values"/> (a negative descriptor is a
+    /// <see cref="CounterStatus.ReadError"/>). Every read lands in the same small
+    /// <paramref name="buffer"/>, so the kernel copies each value into a cache line that is already
+    /// hot, and what the caller derives from the values is done after the last read, not between two
+    /// reads, where the caller's data and the kernel's would evict each other on every file.
     /// </summary>
-    /// <param name="descriptor">A descriptor from <see cref="Descriptor"/>.</param>
-    /// <param name="buffer">Scratch space of at least <see cref="BufferSize"/> bytes, reused across calls.</param>
-    /// <param name="value">The value when the result is <see cref="CounterStatus.Ok"/>.</param>
-    public static CounterStatus Read(int descriptor, Span<byte> buffer, out ulong value)
+    /// <param name="buffer">Scratch space of at least <see cref="BufferSize"/> bytes.</param>
+    public static void ReadAll(ReadOnlySpan<int> descriptors, Span<byte> buffer, Span<CounterStatus> statuses, Span<ulong> values)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(buffer.Length, BufferSize);
-        var n = RegularFile.ReadAtStart(descriptor, buffer[..BufferSize]);
+        ArgumentOutOfRangeException.ThrowIfLessThan(statuses.Length, descriptors.Length);
+        ArgumentOutOfRangeException.ThrowIfLessThan(values.Length, descriptors.Length);
+        buffer = buffer[..BufferSize];
+        for (var i = 0; i < descriptors.Length; i++)
+        {
+            var fd = descriptors[i];
+            statuses[i] = Parse(buffer, fd < 0 ? -1 : RegularFile.ReadAtStart(fd, buffer), out values[i]);
+        }
+    }
+
+    /// <summary>
+    /// Parses what one read of a counter returned: <paramref name="length"/> bytes of
+    /// <paramref name="read"/>, or -1 for a failed read (ENODEV/ENOENT after a device went away, EIO
+    /// from a failing driver), which is <see cref="CounterStatus.ReadError"/>.
+    /// </summary>
+    /// <param name="read">The <see cref="BufferSize"/> bytes the read went into.</param>
+    /// <param name="length">The bytes read, or -1.</param>
+    /// <param name="value">The value when the result is <see cref="CounterStatus.Ok"/>.</param>
+    private static CounterStatus Parse(ReadOnlySpan<byte> read, int length, out ulong value)
+    {
         value = 0;
-        if (n < 0)
+        if (length < 0)
         {
             return CounterStatus.ReadError;
         }
 
         // Longer than any counter could be.
-        return n == BufferSize ? CounterStatus.Malformed : CounterParser.TryParse(buffer[..n], out value);
+        return length >= BufferSize ? CounterStatus.Malformed : CounterParser.TryParse(read[..length], out value);
     }
 
     /// <inheritdoc />

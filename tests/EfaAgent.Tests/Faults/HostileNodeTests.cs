@@ -145,6 +145,7 @@ public sealed class HostileNodeTests : IDisposable
 
         TxBytesTick(collector, ulong.MaxValue, 1);
         Assert.Equal(1000.0, FrameText.Value(collector.Frame, TxBytes));
+        Assert.Null(FrameText.Value(collector.Frame, peak)); // absent, not a 0 that reads as idle
         Assert.Contains(Unavailable("tx_bytes", "implausible"), FrameText.Lines(collector.Frame));
 
         TxBytesTick(collector, 6000, 2);
