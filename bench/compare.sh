@@ -17,7 +17,7 @@
 # Environment:
 #   AGENT=<path>        a published efa-agent to use instead of building one
 #   TICK_SECONDS=60     time each of the agent and the floor is measured, per interval
-#   ROUNDS=6            turns that time is split into
+#   ROUNDS=20           turns that time is split into
 #   SCRAPE_SECONDS=20   length of each scrape measurement
 #   BURST=1600          scrapes in the unthrottled 16-scraper burst
 #   LONG_SECONDS=600    length of the long run (0 skips it)
@@ -29,7 +29,7 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 tick_seconds="${TICK_SECONDS:-60}"
-rounds="${ROUNDS:-6}"
+rounds="${ROUNDS:-20}"
 round_seconds="$(awk "BEGIN { print $tick_seconds / $rounds }")"
 scrape_seconds="${SCRAPE_SECONDS:-20}"
 burst="${BURST:-1600}"
@@ -120,11 +120,25 @@ hey_pct() { awk -v p="$2%" '$1 == p { v = sprintf("%.1f", $3 * 1000) } END { pri
 # ---- CPU per tick: the agent and the floor in turns, at 100 ms and 250 ms ------------------------
 # Both run on the same tree at the same interval, but never at the same moment: run side by side on
 # a small machine, the two tick loops compete for the same cores and caches, and how much depends on
-# how their ticks happen to line up, which moves the ratio by +-15 % from run to run. So each round
-# freezes one (SIGSTOP) while the other is measured alone, ROUNDS rounds of TICK_SECONDS/ROUNDS
-# seconds each, and the sums give the figures; the spread of the per-round ratios goes in the table.
+# how their ticks happen to line up, which moves the ratio by +-15 % from run to run. So each turn
+# resumes one (SIGCONT), lets it settle for half a second, measures it alone for
+# TICK_SECONDS/ROUNDS seconds and freezes it again (SIGSTOP); ROUNDS rounds of one turn each, and
+# the sums give the figures; the spread of the per-round ratios goes in the table.
+# The order of the two turns flips every round (agent first, then floor first): with a fixed order,
+# the same binary run as both sides read about 6 % cheaper in the second turn than in the first.
+# Ticks are counted from the wall time of the turn for both (the agent's would need a scrape right
+# before its turn, which the floor's does not have).
 # A resumed agent catches up at once (it skips missed ticks, and runs the discovery that fell due):
-# half a second passes before its window opens, so the window holds discoveries at their usual rate.
+# half a second passes before its turn opens, so the turn holds discoveries at their usual rate.
+turn() { # pid -> "on-CPU-ns wall-seconds" of one turn
+    local c0 c1 w0 w1
+    kill -CONT "$1"; sleep 0.5
+    c0="$(cpu_ns "$1")"; w0="$(now)"
+    sleep "$round_seconds"
+    c1="$(cpu_ns "$1")"; w1="$(now)"
+    kill -STOP "$1"
+    calc "%.0f %.6f" "$c1 - $c0, $w1 - $w0"
+}
 declare -A tick_agent tick_floor share_agent share_floor tick_spread
 for ms in 100 250; do
     echo "== CPU per tick at ${ms} ms (${rounds} rounds, ${tick_seconds} s each side)"
@@ -135,24 +149,21 @@ for ms in 100 250; do
     pids+=($!)
     fpid=$!
     sleep 3
-    kill -STOP "$fpid"
-    a_ns=0; a_ticks=0; a_wall=0; f_ns=0; f_wall=0; ratios=""
-    for _ in $(seq 1 "$rounds"); do
-        t0="$(metric "$port" efa_agent_ticks_total)"; a0="$(cpu_ns "$apid")"; w0="$(now)"
-        sleep "$round_seconds"
-        a1="$(cpu_ns "$apid")"; w1="$(now)"; t1="$(metric "$port" efa_agent_ticks_total)"
-        kill -STOP "$apid"; kill -CONT "$fpid"; sleep 0.5
-        f0="$(cpu_ns "$fpid")"; v0="$(now)"
-        sleep "$round_seconds"
-        f1="$(cpu_ns "$fpid")"; v1="$(now)"
-        kill -STOP "$fpid"; kill -CONT "$apid"; sleep 0.5
-        a_ns="$(calc %.0f "$a_ns + $a1 - $a0")"; a_ticks="$(calc %.0f "$a_ticks + $t1 - $t0")"; a_wall="$(calc %.6f "$a_wall + $w1 - $w0")"
-        f_ns="$(calc %.0f "$f_ns + $f1 - $f0")"; f_wall="$(calc %.6f "$f_wall + $v1 - $v0")"
-        ratios+="$(calc %.4f "(($a1 - $a0) / ($t1 - $t0)) / (($f1 - $f0) / (($v1 - $v0) * 1000 / $ms))") "
+    kill -STOP "$fpid" "$apid"
+    a_ns=0; a_wall=0; f_ns=0; f_wall=0; ratios=""
+    for r in $(seq 1 "$rounds"); do
+        if [ $((r % 2)) = 1 ]; then
+            read -r an aw <<<"$(turn "$apid")"; read -r fn fw <<<"$(turn "$fpid")"
+        else
+            read -r fn fw <<<"$(turn "$fpid")"; read -r an aw <<<"$(turn "$apid")"
+        fi
+        a_ns="$(calc %.0f "$a_ns + $an")"; a_wall="$(calc %.6f "$a_wall + $aw")"
+        f_ns="$(calc %.0f "$f_ns + $fn")"; f_wall="$(calc %.6f "$f_wall + $fw")"
+        ratios+="$(calc %.4f "($an / $aw) / ($fn / $fw)") "
     done
-    floor_ticks="$(calc %.0f "$f_wall * 1000 / $ms")"
-    tick_agent[$ms]="$(calc %.3f "$a_ns / 1e6 / $a_ticks")"
-    tick_floor[$ms]="$(calc %.3f "$f_ns / 1e6 / $floor_ticks")"
+    kill -CONT "$apid"
+    tick_agent[$ms]="$(calc %.3f "$a_ns / 1e6 / ($a_wall * 1000 / $ms)")"
+    tick_floor[$ms]="$(calc %.3f "$f_ns / 1e6 / ($f_wall * 1000 / $ms)")"
     share_agent[$ms]="$(calc %.2f "$a_ns / 1e7 / $a_wall")"
     share_floor[$ms]="$(calc %.2f "$f_ns / 1e7 / $f_wall")"
     tick_spread[$ms]="$(tr ' ' '\n' <<<"$ratios" | grep . | sort -n | awk '{ v[NR] = $1 } END { printf "rounds %.2f-%.2f", v[1], v[NR] }')"
@@ -244,7 +255,7 @@ mkdir -p "$(dirname "$out")"
     echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "- tree: tests/fixtures/p5-617 ($devices RDMA devices, $counter_files fast-lane counter files; the floor opened $floor_files) with $interfaces interfaces in /proc/net/dev"
     echo "- efa-agent: NativeAOT, \`--no-collector.gpu\`, with the unit's environment ($unit_env); node_exporter $ne_version with only \`--collector.infiniband --collector.netdev --no-collector.netdev.netlink\`"
-    echo "- CPU per tick: on-CPU ns of all threads from /proc/<pid>/task/*/schedstat over ${tick_seconds} s each, agent and floor in $rounds alternating turns (the other one stopped); CPU per scrape: utime+stime from /proc/<pid>/stat (1/$hz s), the agent's with its sampler's measured cost per tick taken away"
+    echo "- CPU per tick: on-CPU ns of all threads from /proc/<pid>/task/*/schedstat over ${tick_seconds} s each, agent and floor in $rounds rounds of one turn each (the other one stopped), the order flipping every round, ticks counted from the wall time of each turn; CPU per scrape: utime+stime from /proc/<pid>/stat (1/$hz s), the agent's with its sampler's measured cost per tick taken away"
     echo
     echo "| figure | efa-agent | reference | ratio |"
     echo "|---|---|---|---|"
