@@ -20,7 +20,6 @@ internal sealed class CounterLane
 {
     private readonly EfaCounter[] _counters;
     private readonly Entry[] _entries;
-    private readonly PeakWindow[] _peaks;
     private readonly int[] _descriptors;
     private readonly CounterStatus[] _read;
     private readonly ulong[] _raw;
@@ -33,7 +32,6 @@ internal sealed class CounterLane
         _descriptors = new int[_counters.Length];
         _read = new CounterStatus[_counters.Length];
         _raw = new ulong[_counters.Length];
-        var peaks = new List<PeakWindow>();
         for (var i = 0; i < _counters.Length; i++)
         {
             var c = _counters[i];
@@ -43,19 +41,13 @@ internal sealed class CounterLane
                 LastTimestamp = c.LastTimestamp,
                 MaxBytesPerSecond = c.MaxBytesPerSecond ?? double.PositiveInfinity,
                 Slot = c.Slot,
-                Peak = c.Peak is null ? -1 : peaks.Count,
+                Peak = c.Peak,
                 PeakSlot = c.PeakSlot,
                 Status = c.Status,
                 IsLifespan = c.IsLifespan,
             };
             _descriptors[i] = c.File?.Descriptor ?? -1;
-            if (c.Peak is not null)
-            {
-                peaks.Add(c.Peak);
-            }
         }
-
-        _peaks = [.. peaks];
     }
 
     /// <summary>A lane with no counters.</summary>
@@ -87,9 +79,9 @@ internal sealed class CounterLane
                 }
                 else if (e.State.TryUpdate(raw, e.MaxDelta(timestamp), out var delta))
                 {
-                    if (e.Peak >= 0)
+                    if (e.Peak is { } peak)
                     {
-                        values[e.PeakSlot] = _peaks[e.Peak].Add(timestamp, delta);
+                        values[e.PeakSlot] = peak.Add(timestamp, delta);
                     }
 
                     e.LastTimestamp = timestamp;
@@ -131,7 +123,7 @@ internal sealed class CounterLane
     /// <summary>A peak is absent with its counter, rather than a 0 that reads as "idle".</summary>
     private static void WritePeakAbsent(in Entry e, double[] values)
     {
-        if (e.Peak >= 0)
+        if (e.Peak is not null)
         {
             values[e.PeakSlot] = double.NaN;
         }
@@ -208,7 +200,7 @@ internal sealed class CounterLane
         public long LastTimestamp;
         public double MaxBytesPerSecond;
         public int Slot;
-        public int Peak;
+        public PeakWindow? Peak;
         public int PeakSlot;
         public CounterStatus Status;
         public bool IsLifespan;
