@@ -325,12 +325,12 @@ public static class HttpRequestParser
     /// <summary>A request target: visible ASCII only.</summary>
     private static bool IsTarget(ReadOnlySpan<byte> s) => !s.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E);
 
-    /// <summary>A field value: visible characters, spaces and tabs, and obs-text; no other control character.</summary>
+    /// <summary>A field value, by the rule the agent also applies to the values it sends.</summary>
     private static bool IsFieldValue(ReadOnlySpan<byte> s)
     {
         foreach (var b in s)
         {
-            if ((b < 0x20 && b != '\t') || b == 0x7F)
+            if (!HttpResponse.IsFieldValueChar(b))
             {
                 return false;
             }

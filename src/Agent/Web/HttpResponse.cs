@@ -63,8 +63,13 @@ public sealed class HttpResponse
     }
 
     /// <summary>Whether <paramref name="value"/> can be sent as a header's value: Latin-1, no control character but tab (so no line break).</summary>
-    public static bool IsFieldValue(string value) =>
-        !value.Any(c => (c < ' ' && c != '\t') || c == '\x7F' || c > '\xFF');
+    public static bool IsFieldValue(string value) => value.All(c => IsFieldValueChar(c));
+
+    /// <summary>
+    /// The rule for one character of a header's value, received or sent: visible characters, spaces,
+    /// tabs and obs-text (0x80-0xFF); no other control character.
+    /// </summary>
+    public static bool IsFieldValueChar(int c) => (c >= ' ' || c == '\t') && c != 0x7F && c <= 0xFF;
 
     /// <summary>Writes the status line and headers, ending with the empty line, into <paramref name="output"/>.</summary>
     /// <param name="output">Where the head goes.</param>
