@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using EfaAgent.Collectors.Parsing;
 using EfaAgent.Collectors.Sysfs;
 using EfaAgent.Tests.Support;
@@ -39,15 +38,14 @@ public sealed class CounterFileTests : IDisposable
     }
 
     [Fact]
-    public void A_read_the_kernel_refuses_is_minus_1_with_its_errno()
+    public void A_read_the_kernel_refuses_is_its_negated_errno()
     {
         Directory.CreateDirectory(_dir.Combine("dir"));
         var fd = Libc.Open(_dir.Combine("dir"), Libc.ORdOnly | Libc.OCloExec);
         Assert.True(fd >= 0);
         try
         {
-            Assert.Equal(-1, RegularFile.ReadAtStart(fd, new byte[CounterFile.BufferSize]));
-            Assert.Equal(21, Marshal.GetLastPInvokeError()); // EISDIR
+            Assert.Equal(-21, RegularFile.ReadAtStart(fd, new byte[CounterFile.BufferSize])); // EISDIR
 
             var statuses = new CounterStatus[1];
             CounterFile.ReadAll([fd], new byte[CounterFile.BufferSize], statuses, new ulong[1]);

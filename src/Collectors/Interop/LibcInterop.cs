@@ -67,7 +67,12 @@ internal static partial class Interop
         [LibraryImport(LibraryName, EntryPoint = "read", SetLastError = true)]
         internal static partial nint Read(int fd, byte* buffer, nuint count);
 
-        [LibraryImport(LibraryName, EntryPoint = "pread", SetLastError = true)]
+        /// <summary>
+        /// <c>pread(2)</c>, without the errno bookkeeping of <c>SetLastError</c> (a call to clear errno
+        /// before and one to save it after, on every read): a caller that gets -1 reads errno at once
+        /// with <see cref="Marshal.GetLastSystemError"/>, as the generated marshalling itself does.
+        /// </summary>
+        [LibraryImport(LibraryName, EntryPoint = "pread")]
         internal static partial nint PRead(int fd, byte* buffer, nuint count, long offset);
 
         /// <summary>The kernel's number for <c>pread64</c>, or -1 where it is not known.</summary>
@@ -80,9 +85,10 @@ internal static partial class Interop
 
         /// <summary>
         /// <c>syscall(2)</c> with four arguments. Variadic in C; on x86-64 and arm64 the integer
-        /// arguments of a variadic call travel in the same registers as those of a fixed one.
+        /// arguments of a variadic call travel in the same registers as those of a fixed one. Without
+        /// <c>SetLastError</c>, as <see cref="PRead"/>.
         /// </summary>
-        [LibraryImport(LibraryName, EntryPoint = "syscall", SetLastError = true)]
+        [LibraryImport(LibraryName, EntryPoint = "syscall")]
         internal static partial nint Syscall4(nint number, nint a1, nint a2, nint a3, nint a4);
 
         [LibraryImport(LibraryName, EntryPoint = "lseek", SetLastError = true)]

@@ -78,11 +78,11 @@ public sealed class CounterFile : IDisposable
 
     /// <summary>
     /// Parses what one read of a counter returned: <paramref name="length"/> bytes of
-    /// <paramref name="read"/>, or -1 for a failed read (ENODEV/ENOENT after a device went away, EIO
-    /// from a failing driver), which is <see cref="CounterStatus.ReadError"/>.
+    /// <paramref name="read"/>, or a negated errno for a failed read (ENODEV/ENOENT after a device went
+    /// away, EIO from a failing driver), which is <see cref="CounterStatus.ReadError"/>.
     /// </summary>
     /// <param name="read">The <see cref="BufferSize"/> bytes the read went into.</param>
-    /// <param name="length">The bytes read, or -1.</param>
+    /// <param name="length">The bytes read, or a negative errno.</param>
     /// <param name="value">The value when the result is <see cref="CounterStatus.Ok"/>.</param>
     private static CounterStatus Parse(ReadOnlySpan<byte> read, int length, out ulong value)
     {

@@ -68,22 +68,30 @@ public static class RegularFile
     /// switches cancellation on and off around the call (glibc 2.36: two atomic operations), which the sampler
     /// would pay on each of the hundreds of files it reads per tick.
     /// </summary>
-    /// <returns>The bytes read, or -1 with the errno in <see cref="Marshal.GetLastPInvokeError"/>.</returns>
+    /// <returns>The bytes read, or the negated errno (-21 for EISDIR), as the kernel returns it.</returns>
     public static unsafe int ReadAtStart(int descriptor, Span<byte> buffer)
     {
-        nint n;
         fixed (byte* p = buffer)
         {
-            do
+            while (true)
             {
-                n = Libc.SysPRead64 >= 0
+                var n = Libc.SysPRead64 >= 0
                     ? Libc.Syscall4(Libc.SysPRead64, descriptor, (nint)p, buffer.Length, 0)
                     : Libc.PRead(descriptor, p, (nuint)buffer.Length, 0);
-            }
-            while (n < 0 && Marshal.GetLastPInvokeError() == Libc.EIntr);
-        }
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
 
-        return (int)n;
+                // Read at once, before any other call can set it: what LibraryImport's SetLastError
+                // would do, but only on the rare failure rather than around every read.
+                var errno = Marshal.GetLastSystemError();
+                if (errno != Libc.EIntr)
+                {
+                    return -Math.Max(errno, 1);
+                }
+            }
+        }
     }
 
     /// <summary>
