@@ -58,6 +58,9 @@ internal static partial class Interop
         [LibraryImport(LibraryName, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 
+        [LibraryImport(LibraryName, EntryPoint = "statx")]
+        internal static partial int StatxAt(int dirfd, byte* path, int flags, uint mask, byte* buffer);
+
         [LibraryImport(LibraryName, EntryPoint = "getrlimit", SetLastError = true)]
         internal static partial int GetRLimit(int resource, out RLimit limit);
 
@@ -90,6 +93,20 @@ internal static partial class Interop
         /// </summary>
         [LibraryImport(LibraryName, EntryPoint = "syscall")]
         internal static partial nint Syscall4(nint number, nint a1, nint a2, nint a3, nint a4);
+
+        /// <summary>The kernel's number for <c>getdents64</c> (glibc has a wrapper only from 2.30), or -1 where it is not known.</summary>
+        internal static readonly nint SysGetDents64 = RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => 217,
+            Architecture.Arm64 => 61,
+            _ => -1,
+        };
+
+        /// <summary><c>O_DIRECTORY</c>, which differs between architectures (x86-64 0200000, arm64 040000).</summary>
+        internal static readonly int ODirectory = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x4000 : 0x10000;
+
+        internal const int ENoEnt = 2;
+        internal const int ENotDir = 20;
 
         [LibraryImport(LibraryName, EntryPoint = "lseek", SetLastError = true)]
         internal static partial long Seek(int fd, long offset, int whence);

@@ -87,9 +87,28 @@ public static class SysfsText
     /// <exception cref="IOException">The directory exists but cannot be listed; the message names it and the reason.</exception>
     public static string[] ListNames(string directory, bool directoriesOnly = false)
     {
-        // Names only, straight from the directory entries: no full paths built and thrown away (a
-        // p5's discovery lists some seventy directories every few seconds).
         var names = new List<string>();
+        switch (DirectoryNames.TryList(directory, directoriesOnly, names))
+        {
+            case false:
+                return [];
+            case null:
+                if (!Enumerate(directory, directoriesOnly, names))
+                {
+                    return [];
+                }
+
+                break;
+        }
+
+        var sorted = names.ToArray();
+        Array.Sort(sorted, StringComparer.Ordinal);
+        return sorted;
+    }
+
+    // Where getdents64 has no known number: .NET's enumeration, names only (no full paths built).
+    private static bool Enumerate(string directory, bool directoriesOnly, List<string> names)
+    {
         try
         {
             // The enumerable opens the directory as it is made: inside the try.
@@ -101,19 +120,17 @@ public static class SysfsText
             {
                 names.Add(name);
             }
+
+            return true;
         }
         catch (DirectoryNotFoundException)
         {
-            return [];
+            return false;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new IOException($"cannot list {directory}: {e.Message}", e);
         }
-
-        var sorted = names.ToArray();
-        Array.Sort(sorted, StringComparer.Ordinal);
-        return sorted;
     }
 
     /// <summary>
@@ -121,7 +138,7 @@ public static class SysfsText
     /// their names are few (every port of every device has the same counter names), so after the first
     /// walk a listing allocates nothing per name.
     /// </summary>
-    private static string Intern(ReadOnlySpan<char> name)
+    internal static string Intern(ReadOnlySpan<char> name)
     {
         var table = _interned ??= new Dictionary<string, string>(StringComparer.Ordinal);
         var lookup = table.GetAlternateLookup<ReadOnlySpan<char>>();
