@@ -17,7 +17,7 @@
 # Environment:
 #   AGENT=<path>        a published efa-agent to use instead of building one
 #   TICK_SECONDS=60     time each of the agent and the floor is measured, per interval
-#   ROUNDS=20           turns that time is split into
+#   ROUNDS=12           turns that time is split into (each a whole number of discovery intervals)
 #   SCRAPE_SECONDS=20   length of each scrape measurement
 #   BURST=1600          scrapes in the unthrottled 16-scraper burst
 #   LONG_SECONDS=600    length of the long run (0 skips it)
@@ -29,8 +29,14 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 tick_seconds="${TICK_SECONDS:-60}"
-rounds="${ROUNDS:-20}"
+rounds="${ROUNDS:-12}"
 round_seconds="$(awk "BEGIN { print $tick_seconds / $rounds }")"
+# The agent's discovery interval (its default), passed explicitly: the turns are sized by it.
+discovery_seconds=5
+if ! awk -v t="$round_seconds" -v d="$discovery_seconds" 'BEGIN { n = t / d; exit !(n >= 1 && n == int(n)) }'; then
+    echo "compare.sh: TICK_SECONDS/ROUNDS = $round_seconds s; it must be a whole number of discovery intervals ($discovery_seconds s), or the turns leave discovery out" >&2
+    exit 2
+fi
 scrape_seconds="${SCRAPE_SECONDS:-20}"
 burst="${BURST:-1600}"
 long_seconds="${LONG_SECONDS:-600}"
@@ -106,7 +112,7 @@ unit_env="$(sed -n 's/^Environment=//p' "$repo/deploy/systemd/efa-agent.service"
 start_agent() { # interval port
     # shellcheck disable=SC2086 # the unit's Environment= line is a list of assignments
     env $unit_env "$agent" --path.sysfs="$tree/sys" --path.procfs="$tree/proc" --no-collector.gpu \
-        --sample.interval="$1" --web.listen-address="127.0.0.1:$2" --log.level=warn >>"$work/agent.log" 2>&1 &
+        --discovery.interval="${discovery_seconds}s" --sample.interval="$1" --web.listen-address="127.0.0.1:$2" --log.level=warn >>"$work/agent.log" 2>&1 &
     pids+=($!)
     wait_up "$2" /healthz
 }
@@ -128,8 +134,11 @@ hey_pct() { awk -v p="$2%" '$1 == p { v = sprintf("%.1f", $3 * 1000) } END { pri
 # the same binary run as both sides read about 6 % cheaper in the second turn than in the first.
 # Ticks are counted from the wall time of the turn for both (the agent's would need a scrape right
 # before its turn, which the floor's does not have).
-# A resumed agent catches up at once (it skips missed ticks, and runs the discovery that fell due):
-# half a second passes before its turn opens, so the turn holds discoveries at their usual rate.
+# A resumed agent catches up at once: it skips missed ticks and runs the discovery that fell due
+# while it was stopped, in the half second before its turn opens. The next discovery comes a whole
+# interval later, so a turn of 3 s holds none, and a turn of one interval (or of k) holds one (or k):
+# its rate, as on a node. Turns are therefore whole discovery intervals (checked above). With 3 s
+# turns (7e27d87 to 191f287) the tick figures left discovery out: 13 % of the agent's CPU at 250 ms.
 turn() { # pid -> "on-CPU-ns wall-seconds" of one turn
     local c0 c1 w0 w1
     kill -CONT "$1"; sleep 0.5
