@@ -22,13 +22,13 @@ public sealed partial class EfaCollector
 
     /// <summary>
     /// How many counter files may be held open: the soft open-file limit less what the rest of the
-    /// process needs. Past it a counter is not opened (and named unavailable): a node with more
+    /// process needs and the device directories discovery holds. Past it a counter is not opened (and named unavailable): a node with more
     /// counters than descriptors must not leave the runtime and the HTTP server without any.
     /// </summary>
-    private static long FileBudget()
+    private long FileBudget()
     {
         var soft = FileLimit.Soft;
-        return soft >= long.MaxValue ? long.MaxValue : (long)soft - FileLimit.Reserve;
+        return soft >= long.MaxValue ? long.MaxValue : (long)soft - FileLimit.Reserve - _listings.HeldCount;
     }
 
     private static string NoDescriptorLeft(string path) =>

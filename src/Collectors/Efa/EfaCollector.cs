@@ -82,6 +82,9 @@ public sealed partial class EfaCollector : ICollector
     /// <summary>The number of counter files held open (for tests of descriptor hygiene).</summary>
     public int OpenFiles => _byPath.Values.Count(c => c.File is not null);
 
+    /// <summary>The device directories discovery holds open, to look up their files from them (for tests of descriptor hygiene).</summary>
+    public int HeldDirectories => _listings.HeldCount;
+
     /// <inheritdoc />
     public void Discover()
     {
@@ -136,6 +139,7 @@ public sealed partial class EfaCollector : ICollector
 
         _byPath.Clear();
         _fast = _slow = CounterLane.Empty;
+        _listings.Dispose();
     }
 
     private void Rebuild(IReadOnlyList<RdmaDevice> devices, string? instanceType, string? driverVersion)

@@ -4,7 +4,8 @@ namespace EfaAgent.Collectors.Efa;
 
 /// <summary>
 /// Walks <c>&lt;sysfs&gt;/class/infiniband/</c> and describes every RDMA device and port: the slow
-/// lane of the EFA collector. Pure reads of the tree given as root; nothing is cached here.
+/// lane of the EFA collector. Pure reads of the tree given as root; what is kept between walks is
+/// kept in the <see cref="ListingCache"/> the caller passes.
 /// </summary>
 public static class RdmaDiscovery
 {
@@ -14,10 +15,21 @@ public static class RdmaDiscovery
     /// <summary>The file that holds the counter cache time, exported on its own.</summary>
     public const string LifespanFile = "lifespan";
 
-    /// <summary>Finds every RDMA device under <paramref name="sysfsRoot"/>, sorted by name.</summary>
+    /// <summary>
+    /// Finds every RDMA device under <paramref name="sysfsRoot"/>, sorted by name. What does not change
+    /// while a directory stays the same is kept in <paramref name="listings"/> from one walk to the
+    /// next (a walk without one keeps it for itself only), and each device's directory is held open
+    /// there, so that its files are looked up from it.
+    /// </summary>
     /// <exception cref="IOException">A directory of the tree exists but cannot be listed: the tree is unreadable, not empty.</exception>
     public static IReadOnlyList<RdmaDevice> Discover(string sysfsRoot, ListingCache? listings = null)
     {
+        if (listings is null)
+        {
+            using var once = new ListingCache();
+            return Discover(sysfsRoot, once);
+        }
+
         var classDir = Path.Combine(sysfsRoot, "class", "infiniband");
         var names = SysfsText.ListNames(classDir);
         if (names.Length == 0)
@@ -29,13 +41,10 @@ public static class RdmaDiscovery
         var devices = new List<RdmaDevice>(names.Length);
         foreach (var name in names)
         {
-            var dir = Join(listings, classDir, name);
-
             // The PCI identity is fixed while the device is registered; registered again, it is a new directory.
-            var identity = IfDirectory(listings, dir, "pci", ReadIdentity);
-            if (identity is null)
+            if (listings.Hold(listings.Combine(classDir, name), "pci", static (d, _) => ReadIdentity(d), 0) is not var (dir, identity))
             {
-                continue; // vanished between listing and reading
+                continue; // vanished between listing and reading, or not a directory
             }
 
             devices.Add(ReadDevice(name, dir, identity, netdevByMac, listings));
@@ -75,17 +84,16 @@ public static class RdmaDiscovery
         return map;
     }
 
-    private static RdmaDevice ReadDevice(string name, string dir, Identity identity, Dictionary<string, string> netdevByMac, ListingCache? listings)
+    private static RdmaDevice ReadDevice(string name, HeldDirectory dir, Identity identity, Dictionary<string, string> netdevByMac, ListingCache listings)
     {
         var (isEfa, driver, pci, numa) = identity;
-        var hw = CounterNames(Join(listings, dir, "hw_counters"), listings);
+        var hw = CounterNames(dir, "hw_counters", listings);
 
         var ports = new List<RdmaPort>();
-        var portsDir = Join(listings, dir, "ports");
-        var portNames = listings?.Get(portsDir, "ports", static (d, _) => PortNames(d), 0) ?? PortNames(portsDir);
+        var portNames = listings.GetIfDirectory(dir, "ports", "ports", static (d, _) => PortNames(d), 0) ?? [];
         foreach (var port in portNames)
         {
-            ports.Add(ReadPort(port, Join(listings, portsDir, port), netdevByMac, listings));
+            ports.Add(ReadPort(port, dir, listings.Combine("ports", port), netdevByMac, listings));
         }
 
         return new RdmaDevice(name, isEfa, driver, pci, numa, hw is not null, hw ?? [], ports);
@@ -103,30 +111,25 @@ public static class RdmaDiscovery
         return new Identity(isEfa, driver, pci, numa);
     }
 
-    private static RdmaPort ReadPort(string port, string dir, Dictionary<string, string> netdevByMac, ListingCache? listings)
+    // The port's files, looked up from the device's directory (portDir is relative to it).
+    private static RdmaPort ReadPort(string port, HeldDirectory device, string portDir, Dictionary<string, string> netdevByMac, ListingCache listings)
     {
-        var rate = SysfsText.TryReadStable(Join(listings, dir, "rate"));
-        var gid = SysfsText.TryReadStable(Join(listings, dir, "gids/0"));
+        var rate = SysfsText.TryReadStable(device, listings.Combine(portDir, "rate"));
+        var gid = SysfsText.TryReadStable(device, listings.Combine(portDir, "gids/0"));
         var mac = EfaAddress.MacFromGid(gid);
         var netdev = mac is not null && netdevByMac.TryGetValue(mac, out var n) ? n : "";
 
         // Only hw_counters/ is read. ports/<n>/counters/ holds the InfiniBand PMA counters: EFA has no
         // PMA (no process_mad), so the directory is absent, or on 4.x kernels full of "N/A (no PMA)".
-        var hw = CounterNames(Join(listings, dir, "hw_counters"), listings);
+        var hw = CounterNames(device, listings.Combine(portDir, "hw_counters"), listings);
         return new RdmaPort(port, rate, EfaAddress.ParseRateBytesPerSecond(rate), gid, mac, netdev, hw is not null, hw ?? []);
     }
 
     // The names in a hw_counters directory, null when there is none. Every entry, not only files: a
     // counter that turned into a directory is then reported as unreadable by the collector instead
     // of vanishing without a word.
-    private static string[]? CounterNames(string hwDir, ListingCache? listings) =>
-        IfDirectory(listings, hwDir, "counters", ReadCounterNames);
-
-    // What read makes of a directory, kept in the cache while it is unchanged; null when it is not a directory.
-    private static T? IfDirectory<T>(ListingCache? listings, string directory, string kind, Func<string, T> read)
-        where T : class => listings is null
-        ? (ListingCache.IsDirectory(directory) ? read(directory) : null)
-        : listings.GetIfDirectory(directory, kind, static (d, r) => r(d), read);
+    private static string[]? CounterNames(HeldDirectory device, string hwDir, ListingCache listings) =>
+        listings.GetIfDirectory(device, hwDir, "counters", static (d, _) => ReadCounterNames(d), 0);
 
     private static string[] PortNames(string portsDir)
     {
@@ -137,11 +140,6 @@ public static class RdmaDiscovery
 
     private static string[] ReadCounterNames(string hwDir) =>
         SysfsText.ListNames(hwDir).Where(f => f != LifespanFile).ToArray();
-
-    // What lies inside a device changes only when it is registered again, so its listings, identity
-    // and paths are kept in the cache; class/infiniband and class/net themselves are always listed afresh.
-    private static string Join(ListingCache? listings, string directory, string name) =>
-        listings?.Combine(directory, name) ?? Path.Combine(directory, name);
 
     private static bool IsEfaDeviceId(string? id) => id is "0xefa0" or "0xefa1" or "0xefa2" or "0xefa3";
 

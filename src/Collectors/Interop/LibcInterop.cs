@@ -52,6 +52,15 @@ internal static partial class Interop
         [LibraryImport(LibraryName, EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int Open(string path, int flags);
 
+        [LibraryImport(LibraryName, EntryPoint = "openat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int OpenAt(int dirfd, string path, int flags);
+
+        /// <summary><c>O_PATH</c>: a descriptor that only names a place, for lookups relative to it.</summary>
+        internal const int OPath = 0x200000;
+
+        /// <summary><c>AT_FDCWD</c>: a relative path is taken from the working directory; a whole path is taken as it is.</summary>
+        internal const int AtFdCwd = -100;
+
         [LibraryImport(LibraryName, EntryPoint = "close", SetLastError = true)]
         internal static partial int Close(int fd);
 

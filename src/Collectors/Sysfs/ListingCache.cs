@@ -17,7 +17,7 @@ namespace EfaAgent.Collectors.Sysfs;
 /// made in the same clock tick as the listing can never be missed.
 /// </para>
 /// </summary>
-public sealed class ListingCache
+public sealed class ListingCache : IDisposable
 {
     /// <summary>How long a directory must have been unchanged before its listing is kept, unless told otherwise.</summary>
     public static readonly TimeSpan DefaultSettleTime = TimeSpan.FromSeconds(2);
@@ -28,13 +28,14 @@ public sealed class ListingCache
     private const int CtimeOffset = 96;
     private const int MtimeOffset = 112;
     private const int DevMajorOffset = 136;
-    private const int AtFdCwd = -100;
 
     private readonly long _settleMs;
     private Dictionary<(string, string), Entry> _entries = new();
     private Dictionary<(string, string), Entry> _used = new();
     private Dictionary<(string, string), string> _paths = new();
     private Dictionary<(string, string), string> _usedPaths = new();
+    private Dictionary<string, Held> _held = new(StringComparer.Ordinal);
+    private Dictionary<string, Held> _usedHeld = new(StringComparer.Ordinal);
 
     /// <summary>Creates an empty cache.</summary>
     /// <param name="settleTime">How long a directory must have been unchanged before its listing is kept; <see cref="DefaultSettleTime"/> when null.</param>
@@ -42,6 +43,9 @@ public sealed class ListingCache
 
     /// <summary>The number of listings kept (for tests).</summary>
     public int Count => _entries.Count + _used.Count;
+
+    /// <summary>The number of directories held open.</summary>
+    public int HeldCount => _held.Count + _usedHeld.Count;
 
     /// <summary>The number of paths kept (for tests).</summary>
     public int PathCount => _paths.Count + _usedPaths.Count;
@@ -54,7 +58,7 @@ public sealed class ListingCache
     /// </summary>
     public T Get<T, TState>(string directory, string kind, Func<string, TState, T> read, TState state)
         where T : class =>
-        TryStamp(directory, out var stamp) ? Get(directory, kind, stamp, read, state) : read(directory, state);
+        TryStamp(Libc.AtFdCwd, directory, out var stamp) ? Get(directory, kind, stamp, read, state) : read(directory, state);
 
     /// <summary>
     /// As <see cref="Get{T, TState}(string, string, Func{string, TState, T}, TState)"/>, and null when
@@ -63,7 +67,65 @@ public sealed class ListingCache
     /// </summary>
     public T? GetIfDirectory<T, TState>(string directory, string kind, Func<string, TState, T> read, TState state)
         where T : class =>
-        TryStamp(directory, out var stamp) ? Get(directory, kind, stamp, read, state) : null;
+        TryStamp(Libc.AtFdCwd, directory, out var stamp) ? Get(directory, kind, stamp, read, state) : null;
+
+    /// <summary>
+    /// <paramref name="directory"/> held open (<c>O_PATH</c>) while it is the same one, so that what
+    /// lies inside it is looked up from it: a component or two, not the whole path again (on a p5,
+    /// fifteen components through each device's link into <c>/sys/devices</c>, for every file and
+    /// directory of every walk). What <paramref name="read"/> makes of it is kept as by
+    /// <see cref="GetIfDirectory{T, TState}(string, string, Func{string, TState, T}, TState)"/>. Null
+    /// when it is not a directory. The descriptor stays open until a sweep finds it unused, or the
+    /// directory at the path is another one (a device registered again).
+    /// </summary>
+    public (HeldDirectory Directory, T Value)? Hold<T, TState>(string directory, string kind, Func<string, TState, T> read, TState state)
+        where T : class
+    {
+        if (!TryStamp(Libc.AtFdCwd, directory, out var stamp))
+        {
+            return null;
+        }
+
+        var kept = _usedHeld.TryGetValue(directory, out var held) || _held.Remove(directory, out held);
+        if (kept && !held.Stamp.SameDirectory(stamp))
+        {
+            Libc.Close(held.Descriptor);
+            _usedHeld.Remove(directory);
+            kept = false;
+        }
+
+        if (!kept)
+        {
+            var fd = Libc.Open(directory, Libc.OPath | Libc.ODirectory | Libc.OCloExec);
+            if (fd < 0)
+            {
+                return (new HeldDirectory(Libc.AtFdCwd, directory), Get(directory, kind, stamp, read, state));
+            }
+
+            // What the descriptor names, which a rename between the two calls could make another directory.
+            if (!TryStamp(fd, "", out var opened, Libc.AtEmptyPath))
+            {
+                Libc.Close(fd);
+                return null;
+            }
+
+            (held, stamp) = (new Held(fd, opened), opened);
+        }
+
+        _usedHeld[directory] = held;
+        return (new HeldDirectory(held.Descriptor, directory), Get(directory, kind, stamp, read, state));
+    }
+
+    /// <summary>
+    /// As <see cref="GetIfDirectory{T, TState}(string, string, Func{string, TState, T}, TState)"/> for
+    /// <paramref name="relative"/> inside <paramref name="parent"/>, looked up from it.
+    /// </summary>
+    public T? GetIfDirectory<T, TState>(HeldDirectory parent, string relative, string kind, Func<string, TState, T> read, TState state)
+        where T : class
+    {
+        var path = Combine(parent.Path, relative);
+        return TryStamp(parent.Descriptor, parent.Descriptor == Libc.AtFdCwd ? path : relative, out var stamp) ? Get(path, kind, stamp, read, state) : null;
+    }
 
     private T Get<T, TState>(string directory, string kind, Stamp stamp, Func<string, TState, T> read, TState state)
         where T : class
@@ -110,7 +172,7 @@ public sealed class ListingCache
     }
 
     /// <summary>Whether <paramref name="path"/> is a directory (or a link to one), without allocating.</summary>
-    public static bool IsDirectory(string path) => TryStamp(path, out _);
+    public static bool IsDirectory(string path) => TryStamp(Libc.AtFdCwd, path, out _);
 
     /// <summary>Forgets the listings and paths not asked for since the last sweep: directories that went away do not pile up.</summary>
     public void Sweep()
@@ -119,12 +181,26 @@ public sealed class ListingCache
         _used.Clear();
         (_paths, _usedPaths) = (_usedPaths, _paths);
         _usedPaths.Clear();
+        foreach (var held in _held.Values)
+        {
+            Libc.Close(held.Descriptor);
+        }
+
+        _held.Clear();
+        (_held, _usedHeld) = (_usedHeld, _held);
     }
 
-    private static unsafe bool TryStamp(string directory, out Stamp stamp)
+    /// <summary>Closes the directories held open.</summary>
+    public void Dispose()
+    {
+        Sweep();
+        Sweep();
+    }
+
+    private static unsafe bool TryStamp(int at, string directory, out Stamp stamp, int flags = 0)
     {
         var buffer = stackalloc byte[Libc.StatxSize];
-        if (Libc.Statx(AtFdCwd, directory, 0, StatxWanted, buffer) != 0
+        if (Libc.Statx(at, directory, flags, StatxWanted, buffer) != 0
             || (*(ushort*)(buffer + Libc.StatxModeOffset) & Libc.SIfMt) != Libc.SIfDir)
         {
             stamp = default;
@@ -145,10 +221,24 @@ public sealed class ListingCache
 
     private readonly record struct Stamp(ulong Inode, ulong Device, long BornNs, long ChangedNs, long ModifiedNs)
     {
+        /// <summary>The same directory, whatever was added to it or removed from it since.</summary>
+        public bool SameDirectory(Stamp other) => Inode == other.Inode && Device == other.Device && BornNs == other.BornNs;
+
         public long ChangedMs => ChangedNs / 1_000_000;
 
         public long ModifiedMs => ModifiedNs / 1_000_000;
     }
 
     private readonly record struct Entry(Stamp Stamp, object Value);
+
+    private readonly record struct Held(int Descriptor, Stamp Stamp);
 }
+
+/// <summary>
+/// A directory held open by a <see cref="ListingCache"/>, to look up what lies inside it; valid until
+/// the cache's next sweep but one. <see cref="Descriptor"/> is <c>AT_FDCWD</c> when it could not be
+/// held: paths are then taken whole.
+/// </summary>
+/// <param name="Descriptor">The <c>O_PATH</c> descriptor, or <c>AT_FDCWD</c>.</param>
+/// <param name="Path">The directory's path, for keys and messages.</param>
+public readonly record struct HeldDirectory(int Descriptor, string Path);

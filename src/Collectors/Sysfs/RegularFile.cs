@@ -18,9 +18,12 @@ public static class RegularFile
     /// </summary>
     /// <exception cref="FileNotFoundException">The path does not exist.</exception>
     /// <exception cref="IOException">It cannot be opened, or it is not a regular file (the message says which kind it is).</exception>
-    public static unsafe SafeFileHandle Open(string path)
+    public static SafeFileHandle Open(string path) => Open(Libc.AtFdCwd, path);
+
+    /// <summary>As <see cref="Open(string)"/>, for <paramref name="path"/> looked up from the directory open at <paramref name="directory"/>.</summary>
+    public static unsafe SafeFileHandle Open(int directory, string path)
     {
-        var fd = Libc.Open(path, Libc.ORdOnly | Libc.ONonBlock | Libc.OCloExec);
+        var fd = Libc.OpenAt(directory, path, Libc.ORdOnly | Libc.ONonBlock | Libc.OCloExec);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();

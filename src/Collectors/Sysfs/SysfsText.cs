@@ -1,5 +1,6 @@
 using System.IO.Enumeration;
 using System.Text;
+using Libc = EfaAgent.Collectors.Interop.Interop.Libc;
 
 namespace EfaAgent.Collectors.Sysfs;
 
@@ -21,20 +22,26 @@ public static class SysfsText
     /// Reads a small text attribute and trims it; null when it is missing, unreadable or not a regular
     /// file. Reads into a fixed buffer rather than trusting the file size, which sysfs reports as 4096 or 0.
     /// </summary>
-    public static string? TryRead(string path) => TryRead(path, intern: false);
+    public static string? TryRead(string path) => TryRead(Libc.AtFdCwd, path, intern: false);
 
     /// <summary>
     /// As <see cref="TryRead(string)"/>, for an attribute that keeps its value (a port's rate, its GID, an
     /// interface's address): the same string comes back while the text is the same, so re-reading it
     /// on every walk allocates nothing.
     /// </summary>
-    public static string? TryReadStable(string path) => TryRead(path, intern: true);
+    public static string? TryReadStable(string path) => TryRead(Libc.AtFdCwd, path, intern: true);
 
-    private static string? TryRead(string path, bool intern)
+    /// <summary>As <see cref="TryReadStable(string)"/>, for <paramref name="relative"/> inside a directory held open.</summary>
+    public static string? TryReadStable(HeldDirectory directory, string relative) =>
+        directory.Descriptor == Libc.AtFdCwd
+            ? TryReadStable(Path.Combine(directory.Path, relative))
+            : TryRead(directory.Descriptor, relative, intern: true);
+
+    private static string? TryRead(int directory, string path, bool intern)
     {
         try
         {
-            using var handle = RegularFile.Open(path);
+            using var handle = RegularFile.Open(directory, path);
             Span<byte> buffer = stackalloc byte[MaxAttributeBytes];
             // One pread, as the counters are read: RandomAccess would first ask the kernel whether the
             // file can seek, a system call per attribute on every walk.
