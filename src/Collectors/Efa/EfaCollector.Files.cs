@@ -22,8 +22,9 @@ public sealed partial class EfaCollector
 
     /// <summary>
     /// How many counter files may be held open: the soft open-file limit less what the rest of the
-    /// process needs and the device directories discovery holds. Past it a counter is not opened (and named unavailable): a node with more
-    /// counters than descriptors must not leave the runtime and the HTTP server without any.
+    /// process needs and the device directories discovery holds. Past it a counter is not opened (and
+    /// named unavailable): a node with more counters than descriptors must not leave the runtime and
+    /// the HTTP server without any.
     /// </summary>
     private long FileBudget()
     {

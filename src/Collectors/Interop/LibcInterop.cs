@@ -67,9 +67,6 @@ internal static partial class Interop
         [LibraryImport(LibraryName, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 
-        [LibraryImport(LibraryName, EntryPoint = "statx")]
-        internal static partial int StatxAt(int dirfd, byte* path, int flags, uint mask, byte* buffer);
-
         [LibraryImport(LibraryName, EntryPoint = "getrlimit", SetLastError = true)]
         internal static partial int GetRLimit(int resource, out RLimit limit);
 

@@ -74,15 +74,19 @@ internal static class DirectoryNames
                         continue;
                     }
 
-                    if (directoriesOnly && type != DtDir && (type is not (DtLnk or DtUnknown) || !IsDirectoryAt(fd, raw)))
+                    var count = System.Text.Encoding.UTF8.GetMaxCharCount(raw.Length) <= chars.Length
+                        ? System.Text.Encoding.UTF8.GetChars(raw, chars)
+                        : -1;
+                    var name = count >= 0 ? SysfsText.Intern(chars[..count]) : System.Text.Encoding.UTF8.GetString(raw);
+
+                    // A link is followed, as a directory reached through one is a directory to the caller.
+                    if (directoriesOnly && type != DtDir
+                        && (type is not (DtLnk or DtUnknown) || RegularFile.FileType(fd, name) != Libc.SIfDir))
                     {
                         continue;
                     }
 
-                    var count = System.Text.Encoding.UTF8.GetMaxCharCount(raw.Length) <= chars.Length
-                        ? System.Text.Encoding.UTF8.GetChars(raw, chars)
-                        : -1;
-                    names.Add(count >= 0 ? SysfsText.Intern(chars[..count]) : System.Text.Encoding.UTF8.GetString(raw));
+                    names.Add(name);
                 }
             }
         }
@@ -91,17 +95,6 @@ internal static class DirectoryNames
             NativeMemory.Free(buffer);
             Libc.Close(fd);
         }
-    }
-
-    // Follows a link, as a directory reached through one is a directory to the caller.
-    private static unsafe bool IsDirectoryAt(int fd, ReadOnlySpan<byte> name)
-    {
-        var statx = stackalloc byte[Libc.StatxSize];
-        var path = stackalloc byte[name.Length + 1];
-        name.CopyTo(new Span<byte>(path, name.Length));
-        path[name.Length] = 0;
-        return Libc.StatxAt(fd, path, 0, Libc.StatxType, statx) == 0
-            && (*(ushort*)(statx + Libc.StatxModeOffset) & Libc.SIfMt) == Libc.SIfDir;
     }
 
     private static IOException Failed(string directory, int errno) =>

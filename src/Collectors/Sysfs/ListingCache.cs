@@ -63,7 +63,7 @@ public sealed class ListingCache : IDisposable
     /// <summary>
     /// As <see cref="Get{T, TState}(string, string, Func{string, TState, T}, TState)"/>, and null when
     /// <paramref name="directory"/> is not a directory (or a link to one): the one <c>statx</c> answers
-    /// both, where <see cref="IsDirectory"/> and then <c>Get</c> would ask twice.
+    /// both, where asking whether it is a directory and then <c>Get</c> would ask twice.
     /// </summary>
     public T? GetIfDirectory<T, TState>(string directory, string kind, Func<string, TState, T> read, TState state)
         where T : class =>
@@ -123,8 +123,8 @@ public sealed class ListingCache : IDisposable
     public T? GetIfDirectory<T, TState>(HeldDirectory parent, string relative, string kind, Func<string, TState, T> read, TState state)
         where T : class
     {
-        var path = Combine(parent.Path, relative);
-        return TryStamp(parent.Descriptor, parent.Descriptor == Libc.AtFdCwd ? path : relative, out var stamp) ? Get(path, kind, stamp, read, state) : null;
+        var (at, lookup) = parent.Resolve(relative);
+        return TryStamp(at, lookup, out var stamp) ? Get(Combine(parent.Path, relative), kind, stamp, read, state) : null;
     }
 
     private T Get<T, TState>(string directory, string kind, Stamp stamp, Func<string, TState, T> read, TState state)
@@ -171,9 +171,6 @@ public sealed class ListingCache : IDisposable
         return path;
     }
 
-    /// <summary>Whether <paramref name="path"/> is a directory (or a link to one), without allocating.</summary>
-    public static bool IsDirectory(string path) => TryStamp(Libc.AtFdCwd, path, out _);
-
     /// <summary>Forgets the listings and paths not asked for since the last sweep: directories that went away do not pile up.</summary>
     public void Sweep()
     {
@@ -193,8 +190,13 @@ public sealed class ListingCache : IDisposable
     /// <summary>Closes the directories held open.</summary>
     public void Dispose()
     {
-        Sweep();
-        Sweep();
+        foreach (var held in _held.Values.Concat(_usedHeld.Values))
+        {
+            Libc.Close(held.Descriptor);
+        }
+
+        _held.Clear();
+        _usedHeld.Clear();
     }
 
     private static unsafe bool TryStamp(int at, string directory, out Stamp stamp, int flags = 0)
@@ -241,4 +243,9 @@ public sealed class ListingCache : IDisposable
 /// </summary>
 /// <param name="Descriptor">The <c>O_PATH</c> descriptor, or <c>AT_FDCWD</c>.</param>
 /// <param name="Path">The directory's path, for keys and messages.</param>
-public readonly record struct HeldDirectory(int Descriptor, string Path);
+public readonly record struct HeldDirectory(int Descriptor, string Path)
+{
+    /// <summary>Where to look <paramref name="relative"/> up: from the descriptor, or as a whole path when none is held.</summary>
+    public (int At, string Path) Resolve(string relative) =>
+        Descriptor == Libc.AtFdCwd ? (Descriptor, System.IO.Path.Combine(Path, relative)) : (Descriptor, relative);
+}

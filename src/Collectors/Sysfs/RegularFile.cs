@@ -21,7 +21,7 @@ public static class RegularFile
     public static SafeFileHandle Open(string path) => Open(Libc.AtFdCwd, path);
 
     /// <summary>As <see cref="Open(string)"/>, for <paramref name="path"/> looked up from the directory open at <paramref name="directory"/>.</summary>
-    public static unsafe SafeFileHandle Open(int directory, string path)
+    public static SafeFileHandle Open(int directory, string path)
     {
         var fd = Libc.OpenAt(directory, path, Libc.ORdOnly | Libc.ONonBlock | Libc.OCloExec);
         if (fd < 0)
@@ -32,15 +32,14 @@ public static class RegularFile
         }
 
         var handle = new SafeFileHandle(fd, ownsHandle: true);
-        var buffer = stackalloc byte[Libc.StatxSize];
-        if (Libc.Statx(fd, "", Libc.AtEmptyPath, Libc.StatxType, buffer) != 0)
+        var type = FileType(fd, "", Libc.AtEmptyPath);
+        if (type < 0)
         {
             var reason = Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError());
             handle.Dispose();
             throw new IOException($"{path}: {reason}");
         }
 
-        var type = *(ushort*)(buffer + Libc.StatxModeOffset) & Libc.SIfMt;
         if (type != Libc.SIfReg)
         {
             handle.Dispose();
@@ -129,6 +128,17 @@ public static class RegularFile
                 throw new IOException($"{path}: larger than {maxBytes} bytes, more than such a file ever holds");
             }
         }
+    }
+
+    /// <summary>
+    /// The type (the <c>S_IFMT</c> bits of the mode) of <paramref name="path"/> looked up from
+    /// <paramref name="at"/>, a final link followed unless <paramref name="flags"/> say otherwise; -1,
+    /// with the errno in <see cref="Marshal.GetLastPInvokeError"/>, when it cannot be asked.
+    /// </summary>
+    internal static unsafe int FileType(int at, string path, int flags = 0)
+    {
+        var buffer = stackalloc byte[Libc.StatxSize];
+        return Libc.Statx(at, path, flags, Libc.StatxType, buffer) == 0 ? *(ushort*)(buffer + Libc.StatxModeOffset) & Libc.SIfMt : -1;
     }
 
     private static string Kind(int type) => type switch

@@ -32,10 +32,11 @@ public static class SysfsText
     public static string? TryReadStable(string path) => TryRead(Libc.AtFdCwd, path, intern: true);
 
     /// <summary>As <see cref="TryReadStable(string)"/>, for <paramref name="relative"/> inside a directory held open.</summary>
-    public static string? TryReadStable(HeldDirectory directory, string relative) =>
-        directory.Descriptor == Libc.AtFdCwd
-            ? TryReadStable(Path.Combine(directory.Path, relative))
-            : TryRead(directory.Descriptor, relative, intern: true);
+    public static string? TryReadStable(HeldDirectory directory, string relative)
+    {
+        var (at, path) = directory.Resolve(relative);
+        return TryRead(at, path, intern: true);
+    }
 
     private static string? TryRead(int directory, string path, bool intern)
     {
