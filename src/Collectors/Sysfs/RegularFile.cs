@@ -23,30 +23,46 @@ public static class RegularFile
     /// <summary>As <see cref="Open(string)"/>, for <paramref name="path"/> looked up from the directory open at <paramref name="directory"/>.</summary>
     public static SafeFileHandle Open(int directory, string path)
     {
-        var fd = Libc.OpenAt(directory, path, Libc.ORdOnly | Libc.ONonBlock | Libc.OCloExec);
-        if (fd < 0)
+        var fd = TryOpen(directory, path, out var errno, out var type);
+        if (fd >= 0)
         {
-            var errno = Marshal.GetLastPInvokeError();
-            var reason = Marshal.GetPInvokeErrorMessage(errno);
-            throw errno == 2 ? new FileNotFoundException($"{path}: {reason}", path) : new IOException($"{path}: {reason}", errno);
+            return new SafeFileHandle(fd, ownsHandle: true);
         }
 
-        var handle = new SafeFileHandle(fd, ownsHandle: true);
-        var type = FileType(fd, "", Libc.AtEmptyPath);
-        if (type < 0)
+        if (errno == 0)
         {
-            var reason = Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError());
-            handle.Dispose();
-            throw new IOException($"{path}: {reason}");
-        }
-
-        if (type != Libc.SIfReg)
-        {
-            handle.Dispose();
             throw new IOException($"{path}: not a regular file ({Kind(type)})");
         }
 
-        return handle;
+        var reason = Marshal.GetPInvokeErrorMessage(errno);
+        throw errno == 2 ? new FileNotFoundException($"{path}: {reason}", path) : new IOException($"{path}: {reason}", errno);
+    }
+
+    /// <summary>
+    /// As <see cref="Open(int, string)"/>, for a caller that takes any failure as "not there" (an
+    /// attribute that a driver or kernel lacks is missing on every walk): the raw descriptor, which the
+    /// caller closes, or -1 with the <paramref name="errno"/>, or with the <paramref name="type"/> of
+    /// what is not a regular file (errno 0). No exception and no handle object.
+    /// </summary>
+    internal static int TryOpen(int directory, string path, out int errno, out int type)
+    {
+        var fd = Libc.OpenAt(directory, path, Libc.ORdOnly | Libc.ONonBlock | Libc.OCloExec);
+        if (fd < 0)
+        {
+            (errno, type) = (Math.Max(Marshal.GetLastPInvokeError(), 1), -1);
+            return -1;
+        }
+
+        type = FileType(fd, "", Libc.AtEmptyPath);
+        if (type == Libc.SIfReg)
+        {
+            errno = 0;
+            return fd;
+        }
+
+        errno = type < 0 ? Math.Max(Marshal.GetLastPInvokeError(), 1) : 0;
+        Libc.Close(fd);
+        return -1;
     }
 
     /// <summary>

@@ -38,15 +38,22 @@ public static class SysfsText
         return TryRead(at, path, intern: true);
     }
 
+    // Missing is common (an attribute that this kernel or driver lacks, on every walk): no exception,
+    // no handle object, only the descriptor, closed here.
     private static string? TryRead(int directory, string path, bool intern)
     {
+        var fd = RegularFile.TryOpen(directory, path, out _, out _);
+        if (fd < 0)
+        {
+            return null;
+        }
+
         try
         {
-            using var handle = RegularFile.Open(directory, path);
             Span<byte> buffer = stackalloc byte[MaxAttributeBytes];
             // One pread, as the counters are read: RandomAccess would first ask the kernel whether the
             // file can seek, a system call per attribute on every walk.
-            var n = RegularFile.ReadAtStart((int)handle.DangerousGetHandle(), buffer);
+            var n = RegularFile.ReadAtStart(fd, buffer);
             if (n < 0)
             {
                 return null; // as for a file that cannot be opened: the attribute is not there to read
@@ -61,9 +68,9 @@ public static class SysfsText
             var length = Encoding.UTF8.GetChars(buffer[..n], text);
             return Intern(text[..length].Trim());
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        finally
         {
-            return null;
+            Libc.Close(fd);
         }
     }
 
