@@ -1,4 +1,5 @@
 using System.Globalization;
+using EfaAgent.Collectors.Sysfs;
 
 namespace EfaAgent.Collectors.Efa;
 
@@ -18,8 +19,11 @@ public static class EfaAddress
             return null;
         }
 
-        var groups = gid.Trim().Split(':');
-        if (groups.Length != 8)
+        // Eight groups; the last four are the interface identifier. Read in place: discovery asks
+        // this of every port on every walk.
+        var text = gid.AsSpan().Trim();
+        Span<Range> groups = stackalloc Range[9];
+        if (text.Split(groups, ':') != 8)
         {
             return null;
         }
@@ -27,7 +31,7 @@ public static class EfaAddress
         Span<byte> id = stackalloc byte[8];
         for (var i = 0; i < 4; i++)
         {
-            if (!ushort.TryParse(groups[4 + i], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var g))
+            if (!ushort.TryParse(text[groups[4 + i]], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var g))
             {
                 return null;
             }
@@ -41,7 +45,9 @@ public static class EfaAddress
             return null;
         }
 
-        return string.Create(CultureInfo.InvariantCulture, $"{id[0] ^ 0x02:x2}:{id[1]:x2}:{id[2]:x2}:{id[5]:x2}:{id[6]:x2}:{id[7]:x2}");
+        Span<char> mac = stackalloc char[17];
+        var ok = mac.TryWrite(CultureInfo.InvariantCulture, $"{id[0] ^ 0x02:x2}:{id[1]:x2}:{id[2]:x2}:{id[5]:x2}:{id[6]:x2}:{id[7]:x2}", out var written);
+        return ok && written == mac.Length ? SysfsText.Intern(mac) : null;
     }
 
     /// <summary>
@@ -55,13 +61,18 @@ public static class EfaAddress
             return null;
         }
 
-        var parts = rate.Trim().Split(' ', 3, StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length < 2 || !double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var n))
+        // "<number> <unit>[ <anything>]", read in place: discovery asks this of every port on every walk.
+        var text = rate.AsSpan().Trim();
+        var space = text.IndexOf(' ');
+        if (space < 0 || !double.TryParse(text[..space], NumberStyles.Float, CultureInfo.InvariantCulture, out var n))
         {
             return null;
         }
 
-        return parts[1] switch
+        var unit = text[(space + 1)..].TrimStart(' ');
+        var end = unit.IndexOf(' ');
+        unit = end < 0 ? unit : unit[..end];
+        return unit switch
         {
             "Gb/sec" => n * 1e9 / 8,
             "Mb/sec" => n * 1e6 / 8,

@@ -30,14 +30,14 @@ public static class RdmaDiscovery
             return Discover(sysfsRoot, once);
         }
 
-        var classDir = Path.Combine(sysfsRoot, "class", "infiniband");
+        var classDir = listings.Combine(sysfsRoot, "class/infiniband");
         var names = SysfsText.ListNames(classDir);
         if (names.Length == 0)
         {
             return [];
         }
 
-        var netdevByMac = NetdevsByMac(sysfsRoot);
+        var netdevByMac = NetdevsByMac(sysfsRoot, listings);
         var devices = new List<RdmaDevice>(names.Length);
         foreach (var name in names)
         {
@@ -56,25 +56,29 @@ public static class RdmaDiscovery
     /// <summary>The EC2 instance type from DMI (<c>p4d.24xlarge</c>), read without the network; null when absent.</summary>
     public static string? InstanceType(string sysfsRoot)
     {
-        var text = SysfsText.TryRead(Path.Combine(sysfsRoot, "devices", "virtual", "dmi", "id", "product_name"));
+        var text = SysfsText.TryReadStable(Path.Combine(sysfsRoot, "devices", "virtual", "dmi", "id", "product_name"));
         return string.IsNullOrEmpty(text) ? null : text;
     }
 
     /// <summary>The efa kernel module's version (<c>module/efa/version</c>, e.g. <c>2.13.0g</c>); null when it is not loaded.</summary>
     public static string? EfaDriverVersion(string sysfsRoot)
     {
-        var text = SysfsText.TryRead(Path.Combine(sysfsRoot, "module", "efa", "version"));
+        var text = SysfsText.TryReadStable(Path.Combine(sysfsRoot, "module", "efa", "version"));
         return string.IsNullOrEmpty(text) ? null : text;
     }
 
-    /// <summary>Maps each interface's MAC (lower case) under <c>class/net/</c> to its name.</summary>
-    public static Dictionary<string, string> NetdevsByMac(string sysfsRoot)
+    /// <summary>
+    /// Maps each interface's MAC (lower case) under <c>class/net/</c> to its name. The paths come from
+    /// <paramref name="listings"/> when given, so that a walk of an unchanged tree builds none.
+    /// </summary>
+    public static Dictionary<string, string> NetdevsByMac(string sysfsRoot, ListingCache? listings = null)
     {
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
-        var netDir = Path.Combine(sysfsRoot, "class", "net");
+        var netDir = listings?.Combine(sysfsRoot, "class/net") ?? Path.Combine(sysfsRoot, "class", "net");
         foreach (var ifname in SysfsText.ListNames(netDir))
         {
-            var mac = SysfsText.TryReadStable(Path.Combine(netDir, ifname, "address"));
+            var address = listings is null ? Path.Combine(netDir, ifname, "address") : listings.Combine(listings.Combine(netDir, ifname), "address");
+            var mac = SysfsText.TryReadStable(address);
             if (!string.IsNullOrEmpty(mac))
             {
                 map.TryAdd(mac.ToLowerInvariant(), ifname);
