@@ -98,6 +98,19 @@ public sealed class NetDevCollectorBehaviourTests : IDisposable
     }
 
     [Fact]
+    public void Interfaces_that_change_places_between_ticks_keep_their_own_values()
+    {
+        _collector.Discover();
+        var first = Tick(Lo, Ens32, Ens65);
+        var swapped = Tick(Ens65, Lo, Ens32);
+        Assert.Equal(first.Order(StringComparer.Ordinal), swapped.Order(StringComparer.Ordinal));
+        Assert.Contains("netdev_receive_bytes_total{device=\"ens65\"} 2962964197", swapped);
+        Assert.Contains("netdev_receive_bytes_total{device=\"ens32\"} 1975309876", swapped);
+
+        Assert.Equal(3, _collector.DeviceCount);
+    }
+
+    [Fact]
     public void The_transmit_peak_is_the_highest_rate_between_two_ticks()
     {
         _collector.Discover();

@@ -79,6 +79,35 @@ public class ProcNetDevParserTests
         Assert.Equal("", name);
     }
 
+    [Theory]
+    [InlineData("9999999999999999999", 9999999999999999999UL)] // 19 digits: the longest that always fits
+    [InlineData("10000000000000000000", 10000000000000000000UL)] // 20 digits that fit
+    [InlineData("00000000000000000000042", 42UL)] // leading zeros past 19 digits
+    public void Long_and_zero_padded_values_parse_exactly(string field, ulong expected)
+    {
+        Assert.Equal(NetDevLineError.None, Parse($"eth0: {field} 2 3 4 5 6 7 8 {field} 10 11 12 13 14 15 16", out _, out var values));
+        Assert.Equal(expected, values[0]);
+        Assert.Equal(2UL, values[1]);
+        Assert.Equal(expected, values[8]);
+        Assert.Equal(16UL, values[15]);
+    }
+
+    [Theory]
+    [InlineData("eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\0", NetDevLineError.None)] // a trailing NUL, as a counter file may end
+    [InlineData("eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 1x", NetDevLineError.BadNumber)]
+    [InlineData("eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 +16", NetDevLineError.BadNumber)]
+    [InlineData("eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15", NetDevLineError.FieldCount)]
+    [InlineData("eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17", NetDevLineError.FieldCount)]
+    public void Whatever_is_not_plain_digits_gets_the_same_verdict_as_a_field_read_alone(string line, NetDevLineError expected)
+    {
+        Assert.Equal(expected, Parse(line, out var name, out var values));
+        Assert.Equal("eth0", name);
+        if (expected == NetDevLineError.None)
+        {
+            Assert.Equal(16UL, values[15]);
+        }
+    }
+
     [Fact]
     public void Tabs_and_a_carriage_return_separate_fields_like_spaces()
     {

@@ -69,6 +69,10 @@ public sealed class NetDevCollector : ICollector
     private int _tooLongNames;
     private bool _relayout;
 
+    // What each interface line held on the last tick, by position: the kernel writes them in the same
+    // order every time, so a line is matched to its interface by comparing bytes, not by a lookup.
+    private Row[] _rows = [];
+
     /// <summary>Creates the collector; nothing is read until <see cref="Discover"/>.</summary>
     public NetDevCollector(NetDevCollectorOptions options, ILogger logger)
     {
@@ -143,6 +147,7 @@ public sealed class NetDevCollector : ICollector
         var tooLong = 0;
         Span<char> nameChars = stackalloc char[64];
         var lineNo = 0;
+        var row = 0;
         foreach (var range in text.Split((byte)'\n'))
         {
             var line = text[range];
@@ -151,6 +156,7 @@ public sealed class NetDevCollector : ICollector
                 continue;
             }
 
+            var r = row++;
             var error = ProcNetDevParser.TryParseLine(line, out var nameBytes, _fields);
             if (nameBytes.IsEmpty)
             {
@@ -164,15 +170,31 @@ public sealed class NetDevCollector : ICollector
                 continue;
             }
 
-            var name = nameChars[..Encoding.ASCII.GetChars(nameBytes, nameChars)];
-            if (!_lookup.TryGetValue(name, out var iface))
+            Iface? iface;
+            if (r < _rows.Length && _rows[r].Name is { } known && nameBytes.SequenceEqual(known))
             {
-                if (!_filteredOutLookup.Contains(name))
+                iface = _rows[r].Iface; // the same interface on the same line as on the last tick
+            }
+            else
+            {
+                var name = nameChars[..Encoding.ASCII.GetChars(nameBytes, nameChars)];
+                if (!_lookup.TryGetValue(name, out iface) && !_filteredOutLookup.Contains(name))
                 {
                     _relayout = true; // a new interface
+                    continue;
                 }
 
-                continue;
+                if (r >= _rows.Length)
+                {
+                    Array.Resize(ref _rows, Math.Max(r + 1, _rows.Length * 2));
+                }
+
+                _rows[r] = new Row(nameBytes.ToArray(), iface);
+            }
+
+            if (iface is null)
+            {
+                continue; // filtered out
             }
 
             seen++;
@@ -308,12 +330,16 @@ public sealed class NetDevCollector : ICollector
         _unavailable.RemoveWhere((d, _, c) => c == "*" && !ifaces.ContainsKey(d) && !tooLong.Contains(d));
         _ifaces = ifaces;
         _lookup = ifaces.GetAlternateLookup<ReadOnlySpan<char>>();
+        Array.Clear(_rows);
         _frame.SetBase(b, _unavailable);
     }
 
     private bool Included(string name) =>
         (_options.DeviceInclude is null || _options.DeviceInclude.IsMatch(name))
         && (_options.DeviceExclude is null || !_options.DeviceExclude.IsMatch(name));
+
+    /// <summary>A line's interface name, and its interface (null: filtered out).</summary>
+    private readonly record struct Row(byte[] Name, Iface? Iface);
 
     private sealed class Iface(string name, NetDevCollectorOptions options)
     {

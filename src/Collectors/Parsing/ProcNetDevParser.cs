@@ -65,6 +65,11 @@ public static class ProcNetDevParser
         }
 
         var rest = line[(colon + 1)..];
+        if (TryParseDigitsOnly(rest, values))
+        {
+            return NetDevLineError.None;
+        }
+
         var count = 0;
         while (true)
         {
@@ -91,6 +96,56 @@ public static class ProcNetDevParser
         }
 
         return count == FieldCount ? NetDevLineError.None : NetDevLineError.FieldCount;
+    }
+
+    /// <summary>
+    /// The line as the kernel writes it, in one pass: exactly <see cref="FieldCount"/> runs of at most
+    /// 19 digits (which always fit in 64 bits) between blanks. Anything else (a longer number, a
+    /// sign, a stray byte) is left to the general loop of <see cref="TryParseLine"/>, which names the
+    /// error; this only saves the tick the trims and searches of that loop, 16 fields per interface.
+    /// </summary>
+    private static bool TryParseDigitsOnly(ReadOnlySpan<byte> rest, Span<ulong> values)
+    {
+        const int SafeDigits = 19;
+        var count = 0;
+        var i = 0;
+        while (true)
+        {
+            while (i < rest.Length && rest[i] is (byte)' ' or (byte)'\t' or (byte)'\r')
+            {
+                i++;
+            }
+
+            if (i == rest.Length)
+            {
+                return count == FieldCount;
+            }
+
+            if (count == FieldCount)
+            {
+                return false;
+            }
+
+            var start = i;
+            ulong value = 0;
+            for (; i < rest.Length && i - start <= SafeDigits; i++)
+            {
+                var digit = (uint)(rest[i] - '0');
+                if (digit > 9)
+                {
+                    break;
+                }
+
+                value = (value * 10) + digit;
+            }
+
+            if (i == start || i - start > SafeDigits || (i < rest.Length && rest[i] is not ((byte)' ' or (byte)'\t' or (byte)'\r')))
+            {
+                return false;
+            }
+
+            values[count++] = value;
+        }
     }
 
     /// <summary>The lower-case word used in the <c>reason</c> label and in logs.</summary>
