@@ -94,6 +94,7 @@ public sealed partial class SamplingService : BackgroundService
         var discoveryTicks = (long)(_options.DiscoveryInterval.TotalSeconds * Stopwatch.Frequency);
         LogStarted(string.Join(", ", _collectors.Select(c => c.Name)), interval.TotalMilliseconds, _options.DiscoveryInterval.TotalSeconds);
 
+        using var wait = new TickWait(stop);
         DiscoverAll(force: true);
         var lastDiscovery = Stopwatch.GetTimestamp();
         var next = Stopwatch.GetTimestamp();
@@ -130,8 +131,7 @@ public sealed partial class SamplingService : BackgroundService
                 next = now + intervalTicks;
             }
 
-            var waitMs = (int)Math.Ceiling((next - now) * 1000.0 / Stopwatch.Frequency);
-            if (stop.WaitHandle.WaitOne(waitMs))
+            if (wait.Until(next))
             {
                 break;
             }
