@@ -102,6 +102,27 @@ public sealed partial class AgentProcess : IAsyncDisposable
         throw new TimeoutException($"efa-agent did not become healthy:\n{Output}");
     }
 
+    /// <summary>
+    /// Waits until the agent's output holds <paramref name="text"/>; false when it has not within
+    /// <paramref name="timeout"/> or the process exited first. For what the agent logs in answer to
+    /// something done to it, which reaches the output when the process gets to it.
+    /// </summary>
+    public async Task<bool> WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            if (_child.Process.HasExited || DateTime.UtcNow >= deadline)
+            {
+                return Output.Contains(text, StringComparison.Ordinal);
+            }
+
+            await Task.Delay(50);
+        }
+
+        return true;
+    }
+
     /// <summary>Scrapes <c>/metrics</c> in the Prometheus text format.</summary>
     public Task<string> ScrapeAsync() => Http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
 
