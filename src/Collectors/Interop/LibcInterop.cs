@@ -11,7 +11,8 @@ internal static partial class Interop
     /// type (its struct has one layout on every architecture, unlike <c>struct stat</c>), the
     /// descriptor limit, and the kernel log: <c>/dev/kmsg</c> hands out one record per <c>read()</c>
     /// (never <c>pread</c>, which it does not support), says <c>EPIPE</c> when records were overwritten
-    /// before they were read, and is positioned at its end with <c>lseek(SEEK_END)</c>. Raw calls;
+    /// before they were read, and is positioned at its end with <c>lseek(SEEK_END)</c>; and the
+    /// sampler's wait between ticks (<c>eventfd</c>, <c>ppoll</c>). Raw calls;
     /// <see cref="Sysfs.RegularFile"/>, <see cref="Sysfs.FileLimit"/> and <see cref="KernelLogFile"/> wrap them.
     /// </summary>
     internal static unsafe partial class Libc
