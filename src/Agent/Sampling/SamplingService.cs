@@ -94,7 +94,6 @@ public sealed partial class SamplingService : BackgroundService
         var discoveryTicks = (long)(_options.DiscoveryInterval.TotalSeconds * Stopwatch.Frequency);
         LogStarted(string.Join(", ", _collectors.Select(c => c.Name)), interval.TotalMilliseconds, _options.DiscoveryInterval.TotalSeconds);
 
-        using var wait = new TickWait(stop);
         DiscoverAll(force: true);
         var lastDiscovery = Stopwatch.GetTimestamp();
         var next = Stopwatch.GetTimestamp();
@@ -131,7 +130,8 @@ public sealed partial class SamplingService : BackgroundService
                 next = now + intervalTicks;
             }
 
-            if (wait.Until(next))
+            var waitMs = (int)Math.Ceiling((next - now) * 1000.0 / Stopwatch.Frequency);
+            if (stop.WaitHandle.WaitOne(waitMs))
             {
                 break;
             }

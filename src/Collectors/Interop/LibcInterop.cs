@@ -11,8 +11,7 @@ internal static partial class Interop
     /// type (its struct has one layout on every architecture, unlike <c>struct stat</c>), the
     /// descriptor limit, and the kernel log: <c>/dev/kmsg</c> hands out one record per <c>read()</c>
     /// (never <c>pread</c>, which it does not support), says <c>EPIPE</c> when records were overwritten
-    /// before they were read, and is positioned at its end with <c>lseek(SEEK_END)</c>; and the
-    /// sampler's wait between ticks (<c>eventfd</c>, <c>ppoll</c>). Raw calls;
+    /// before they were read, and is positioned at its end with <c>lseek(SEEK_END)</c>. Raw calls;
     /// <see cref="Sysfs.RegularFile"/>, <see cref="Sysfs.FileLimit"/> and <see cref="KernelLogFile"/> wrap them.
     /// </summary>
     internal static unsafe partial class Libc
@@ -117,52 +116,5 @@ internal static partial class Interop
 
         [LibraryImport(LibraryName, EntryPoint = "lseek", SetLastError = true)]
         internal static partial long Seek(int fd, long offset, int whence);
-
-        /// <summary><c>EFD_CLOEXEC | EFD_NONBLOCK</c> (the values of <c>O_CLOEXEC</c> and <c>O_NONBLOCK</c>).</summary>
-        internal const int EfdCloExecNonBlock = OCloExec | ONonBlock;
-
-        /// <summary><c>POLLIN</c>.</summary>
-        internal const short PollIn = 1;
-
-        [LibraryImport(LibraryName, EntryPoint = "eventfd", SetLastError = true)]
-        internal static partial int EventFd(uint initial, int flags);
-
-        [LibraryImport(LibraryName, EntryPoint = "write", SetLastError = true)]
-        internal static partial nint Write(int fd, byte* buffer, nuint count);
-
-        /// <summary><c>ppoll(2)</c> without a signal mask: a wait on descriptors with a timeout in nanoseconds.</summary>
-        [LibraryImport(LibraryName, EntryPoint = "ppoll", SetLastError = true)]
-        internal static partial int PPoll(PollFd* fds, nuint count, TimeSpec* timeout, nint signalMask);
-
-        /// <summary>
-        /// Waits at most <paramref name="nanoseconds"/> for <paramref name="fd"/> to be readable: 1 when
-        /// it is, 0 when the time ran out, -1 with the errno (EINTR for a signal).
-        /// </summary>
-        internal static int WaitReadable(int fd, long nanoseconds)
-        {
-            var poll = new PollFd { Descriptor = fd, Events = PollIn };
-            var timeout = new TimeSpec { Seconds = nanoseconds / 1_000_000_000, Nanoseconds = nanoseconds % 1_000_000_000 };
-            return PPoll(&poll, 1, &timeout, 0);
-        }
-
-        /// <summary>Adds <paramref name="value"/> to an <c>eventfd</c>'s counter, which makes it readable.</summary>
-        internal static void SignalEventFd(int fd, ulong value = 1) => Write(fd, (byte*)&value, sizeof(ulong));
-
-        /// <summary><c>struct pollfd</c>.</summary>
-        [StructLayout(LayoutKind.Sequential)]
-        internal struct PollFd
-        {
-            public int Descriptor;
-            public short Events;
-            public short ReturnedEvents;
-        }
-
-        /// <summary><c>struct timespec</c> on a 64-bit system.</summary>
-        [StructLayout(LayoutKind.Sequential)]
-        internal struct TimeSpec
-        {
-            public long Seconds;
-            public long Nanoseconds;
-        }
     }
 }
