@@ -69,16 +69,15 @@ public static class RdmaDiscovery
 
     /// <summary>
     /// Maps each interface's MAC (lower case) under <c>class/net/</c> to its name. The paths come from
-    /// <paramref name="listings"/> when given, so that a walk of an unchanged tree builds none.
+    /// <paramref name="listings"/>, so that a walk of an unchanged tree builds none.
     /// </summary>
-    public static Dictionary<string, string> NetdevsByMac(string sysfsRoot, ListingCache? listings = null)
+    public static Dictionary<string, string> NetdevsByMac(string sysfsRoot, ListingCache listings)
     {
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
-        var netDir = listings?.Combine(sysfsRoot, "class/net") ?? Path.Combine(sysfsRoot, "class", "net");
+        var netDir = listings.Combine(sysfsRoot, "class/net");
         foreach (var ifname in SysfsText.ListNames(netDir))
         {
-            var address = listings is null ? Path.Combine(netDir, ifname, "address") : listings.Combine(listings.Combine(netDir, ifname), "address");
-            var mac = SysfsText.TryReadStable(address);
+            var mac = SysfsText.TryReadStable(listings.Combine(listings.Combine(netDir, ifname), "address"));
             if (!string.IsNullOrEmpty(mac))
             {
                 map.TryAdd(mac.ToLowerInvariant(), ifname);
