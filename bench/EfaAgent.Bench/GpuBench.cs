@@ -8,7 +8,7 @@ namespace EfaAgent.Bench;
 
 /// <summary>
 /// The cost of one GPU collector tick with eight GPUs behind the real NVML binding: the fake
-/// libnvidia-ml.so.1 of the tests (tests/native/fake_nvml.c), built here with the machine's C compiler.
+/// libnvidia-ml.so.1 of the tests (tests/native/fake_nvml*.c), built here with the machine's C compiler.
 /// The fake costs about a microsecond a call itself (a mutex and a stat of its scenario file), so the
 /// same collector over the managed simulator is measured too: that is the collector and its worker
 /// hand-off alone.
@@ -23,7 +23,7 @@ internal static class GpuBench
         try
         {
             var library = Path.Combine(dir, "libnvidia-ml.so.1");
-            Compile(Path.Combine(repo, "tests", "native", "fake_nvml.c"), library);
+            Compile(Path.Combine(repo, "tests", "native"), library);
             File.WriteAllText(Path.Combine(dir, "fake_nvml.scenario"), "count 8\n");
             var options = new GpuCollectorOptions(library, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(10), "/nonexistent-sysfs");
 
@@ -68,10 +68,12 @@ internal static class GpuBench
         return (times, (GC.GetAllocatedBytesForCurrentThread() - caller) / (double)ticks, (gpu.WorkerAllocatedBytes - worker) / (double)ticks);
     }
 
-    private static void Compile(string source, string output)
+    private static void Compile(string directory, string output)
     {
+        var sources = Directory.GetFiles(directory, "fake_nvml*.c");
+        Array.Sort(sources, StringComparer.Ordinal);
         var psi = new ProcessStartInfo("cc") { RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "-shared", "-fPIC", "-O2", "-o", output, source, "-lpthread" })
+        foreach (var a in new[] { "-shared", "-fPIC", "-O2", "-o", output }.Concat(sources).Append("-lpthread"))
         {
             psi.ArgumentList.Add(a);
         }
@@ -81,7 +83,7 @@ internal static class GpuBench
         cc.WaitForExit();
         if (cc.ExitCode != 0)
         {
-            throw new InvalidOperationException($"cc failed on {source}:\n{errors}");
+            throw new InvalidOperationException($"cc failed on {string.Join(' ', sources)}:\n{errors}");
         }
     }
 }

@@ -295,7 +295,7 @@ step_run() {
     # writable and executable memory fails here rather than on a node.
     local launcher=() gpu=(--no-collector.gpu) mdwe=no
     if cc -O2 -o "$work/mdwe_exec" "$repo/tests/native/mdwe_exec.c" 2>/dev/null && "$work/mdwe_exec" /bin/true 2>/dev/null &&
-        mkdir -p "$work/nvml" && cc -shared -fPIC -O2 -o "$work/nvml/libnvidia-ml.so.1" "$repo/tests/native/fake_nvml.c" -lpthread; then
+        mkdir -p "$work/nvml" && cc -shared -fPIC -O2 -o "$work/nvml/libnvidia-ml.so.1" "$repo"/tests/native/fake_nvml*.c -lpthread; then
         : >"$work/nvml/fake_nvml.scenario"
         launcher=("$work/mdwe_exec")
         gpu=(--nvml.library="$work/nvml/libnvidia-ml.so.1")

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace EfaAgent.Tests.Support;
 
 /// <summary>
-/// Compiles tests/native/fake_nvml.c into a modern and a legacy <c>libnvidia-ml.so.1</c> with the
+/// Compiles tests/native/fake_nvml*.c into a modern and a legacy <c>libnvidia-ml.so.1</c> with the
 /// machine's C compiler, once per test run (the class fixture instances share one build).
 /// </summary>
 public sealed class FakeNvmlBuild
@@ -21,7 +21,7 @@ public sealed class FakeNvmlBuild
 
     private static (string, string) Build()
     {
-        var source = Repo.PathTo("tests", "native", "fake_nvml.c");
+        var sources = Sources(Repo.PathTo("tests", "native"));
         var dir = Directory.CreateTempSubdirectory("efa-agent-fake-nvml-").FullName;
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
@@ -38,8 +38,8 @@ public sealed class FakeNvmlBuild
         var compiler = FindCompiler();
         var modern = Path.Combine(dir, "modern", "libnvidia-ml.so.1");
         var legacy = Path.Combine(dir, "legacy", "libnvidia-ml.so.1");
-        Compile(compiler, source, modern);
-        Compile(compiler, source, legacy, "-DFAKE_NVML_LEGACY");
+        Compile(compiler, sources, modern);
+        Compile(compiler, sources, legacy, "-DFAKE_NVML_LEGACY");
         return (modern, legacy);
     }
 
@@ -65,11 +65,19 @@ public sealed class FakeNvmlBuild
         }
 
         throw new InvalidOperationException(
-            "The NVML tests build a fake libnvidia-ml.so.1 from tests/native/fake_nvml.c and need a C compiler, but none of "
+            "The NVML tests build a fake libnvidia-ml.so.1 from tests/native/fake_nvml*.c and need a C compiler, but none of "
             + string.Join(", ", names) + " is on PATH. Install one (e.g. apt-get install gcc) or point CC at it.");
     }
 
-    private static void Compile(string compiler, string source, string output, params string[] extra)
+    /// <summary>The C files of the fake in <paramref name="directory"/> (<c>fake_nvml*.c</c>), in a fixed order.</summary>
+    private static string[] Sources(string directory)
+    {
+        var sources = Directory.GetFiles(directory, "fake_nvml*.c");
+        Array.Sort(sources, StringComparer.Ordinal);
+        return sources;
+    }
+
+    private static void Compile(string compiler, string[] sources, string output, params string[] extra)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
         var psi = new ProcessStartInfo(compiler)
@@ -78,7 +86,7 @@ public sealed class FakeNvmlBuild
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { "-shared", "-fPIC", "-O2", "-Wall", "-o", output }.Concat(extra).Concat([source, "-lpthread"]))
+        foreach (var arg in new[] { "-shared", "-fPIC", "-O2", "-Wall", "-o", output }.Concat(extra).Concat(sources).Append("-lpthread"))
         {
             psi.ArgumentList.Add(arg);
         }
