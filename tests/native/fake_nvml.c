@@ -10,7 +10,7 @@
  *        fake_nvml_device.c: per-GPU values; fake_nvml_events.c: processes, ECC, persistence and
  *        Xid events)
  *        add -DFAKE_NVML_LEGACY for an old driver: only the unversioned/older entry points, and no
- *        nvmlDeviceGetTotalEnergyConsumption or nvmlDeviceGetSamples.
+ *        nvmlDeviceGetTotalEnergyConsumption.
  *
  * The scenario file is $FAKE_NVML_SCENARIO, or else "fake_nvml.scenario" next to the loaded library
  * (so that each copy of the library a test loads has its own). It is re-read whenever its inode,
@@ -19,6 +19,8 @@
  *   init <code>                    nvmlInit return code (default 0)
  *   count <n>                      number of GPUs (default 8, at most 64)
  *   driver <text> / nvml <text>    system driver / NVML version strings
+ *   throttle_fields <251|269>      the ids the clock-event times answer at, whatever the branch (an
+ *                                  H200 on driver 580.159.04 answers them at 269-271, and 251-253 NOT_SUPPORTED)
  *   hang <function> <ms> [<gpu>]   every call of <function> (on <gpu>) sleeps <ms> first
  *   xid <seq> <gpu> <code>         an Xid event; each seq is delivered once, in order
  *   <gpu|*> lost <code>            every call on the GPU returns <code> (15 lost, 16 reset required)
@@ -32,9 +34,7 @@
  *                                  energy_mj temp sm_mhz mem_mhz reasons ecc_cv ecc_ca ecc_uv ecc_ua
  *                                  persistence (0/1, default 1)
  *                                  nvlinks (link count, default 18) throttle_sw_thermal
- *                                  throttle_hw_thermal throttle_hw_power_brake (ns) rates_util
- *                                  rates_memutil (GetUtilizationRates, when unlike the samples)
- *                                  no_memsamples (1: no new memory-utilisation sample, ever)
+ *                                  throttle_hw_thermal throttle_hw_power_brake (ns)
  *                                  pcie_gen pcie_gen_max pcie_width pcie_width_max (default 5 5 16 16)
  *                                  nvlink_down (bit mask of links nvmlDeviceGetNvLinkState says are down)
  *
@@ -44,7 +44,7 @@
  *   251-253                                 R575-R589: CLOCKS_EVENT_REASON_SW_THERMAL / HW_THERMAL /
  *                                           HW_POWER_BRAKE time (ns); R590+: PWR_SMOOTHING_* settings
  *   269-271                                 R575-R589: PWR_SMOOTHING_* settings; R590+: the three
- *                                           clock-event times
+ *                                           clock-event times (unless throttle_fields says otherwise)
  *   199-271 otherwise                       from R575 (their values are whatever `field` set)
  *   above 271                               not defined
  *   38/45/52/59 NVLink error totals         scopeId is the link (13.x header); a scope at or past the
@@ -53,13 +53,15 @@
  * be a wrong value that a test can see.
  *   <gpu|*> procs <pid>:<bytes> ...   running compute processes
  *
- * fake_nvml_calls(name) returns how many times an entry point was called (for batching tests).
+ * fake_nvml_calls(name) returns how many times an entry point was called (for batching tests);
+ * fake_nvml_calls("field <id>") how many entries of nvmlDeviceGetFieldValues asked for that field.
  */
 #include "fake_nvml.h"
 
 pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 struct fake_gpu g_gpus[MAX_GPUS]; /* handles point here and stay valid across reloads */
 struct scenario g_sc;
+unsigned long long g_field_asks[MAX_FIELDS];
 static int g_loaded;
 int g_init_refs;
 static char g_path[4096];
@@ -87,6 +89,12 @@ EXPORT unsigned long long fake_nvml_calls(const char *name)
 {
     unsigned long long n = 0;
     pthread_mutex_lock(&g_lock);
+    if (strncmp(name, "field ", 6) == 0) {
+        int id = atoi(name + 6);
+        n = id >= 0 && id < MAX_FIELDS ? g_field_asks[id] : 0;
+        pthread_mutex_unlock(&g_lock);
+        return n;
+    }
     for (int i = 0; i < 64 && g_calls[i].name != NULL; i++) {
         if (strcmp(g_calls[i].name, name) == 0) {
             n = g_calls[i].n;
@@ -132,10 +140,8 @@ static void defaults(void)
         g->field[82] = 50 + (unsigned)i; /* memory temperature */
         g->field_type[82] = 1;
         g->nvlinks = MAX_LINKS;
-        g->rates_util = -1;
         g->pcie[0] = g->pcie[1] = 5;
         g->pcie[2] = g->pcie[3] = 16;
-        g->rates_memutil = -1;
     }
 }
 
@@ -202,9 +208,6 @@ static void apply_gpu(struct fake_gpu *g, const char *verb, char *rest)
         else if (strcmp(a, "ecc_uv") == 0) g->ecc[1][0] = v;
         else if (strcmp(a, "ecc_ua") == 0) g->ecc[1][1] = v;
         else if (strcmp(a, "persistence") == 0) g->persistence = v != 0;
-        else if (strcmp(a, "rates_util") == 0) g->rates_util = (int)v;
-        else if (strcmp(a, "rates_memutil") == 0) g->rates_memutil = (int)v;
-        else if (strcmp(a, "no_memsamples") == 0) g->no_memsamples = (int)v;
         else if (strcmp(a, "pcie_gen") == 0) g->pcie[0] = (unsigned)v;
         else if (strcmp(a, "pcie_gen_max") == 0) g->pcie[1] = (unsigned)v;
         else if (strcmp(a, "pcie_width") == 0) g->pcie[2] = (unsigned)v;
@@ -245,6 +248,8 @@ static void parse_line(char *line)
         g_sc.count = c < 0 ? 0 : c > MAX_GPUS ? MAX_GPUS : c;
     } else if (strcmp(w0, "driver") == 0 && n >= 2) {
         snprintf(g_sc.driver, sizeof g_sc.driver, "%s", w1);
+    } else if (strcmp(w0, "throttle_fields") == 0 && n >= 2) {
+        g_sc.throttle_fields = (unsigned)atoi(w1) == 269 ? 269 : 251;
     } else if (strcmp(w0, "nvml") == 0 && n >= 2) {
         snprintf(g_sc.nvml, sizeof g_sc.nvml, "%s", w1);
     } else if (strcmp(w0, "hang") == 0 && n >= 3) {

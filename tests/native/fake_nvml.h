@@ -58,7 +58,6 @@ typedef union {
     unsigned short us;
 } value_t;
 
-typedef struct { unsigned long long timeStamp; value_t sampleValue; } sample_t;
 
 typedef struct {
     unsigned int fieldId, scopeId;
@@ -84,7 +83,6 @@ _Static_assert(offsetof(pci_info_t, domain) == 16 && offsetof(pci_info_t, busId)
 _Static_assert(sizeof(utilization_t) == 8, "nvmlUtilization_t is 8 bytes");
 _Static_assert(sizeof(memory_v2_t) == 40 && offsetof(memory_v2_t, total) == 8 && offsetof(memory_v2_t, used) == 32, "nvmlMemory_v2_t");
 _Static_assert(sizeof(process_info_t) == 24 && offsetof(process_info_t, gpuInstanceId) == 16, "nvmlProcessInfo_t");
-_Static_assert(sizeof(sample_t) == 16, "nvmlSample_t is 16 bytes");
 _Static_assert(sizeof(field_value_t) == 40 && offsetof(field_value_t, valueType) == 24 && offsetof(field_value_t, nvmlReturn) == 28 && offsetof(field_value_t, value) == 32, "nvmlFieldValue_t");
 _Static_assert(sizeof(event_data_t) == 32 && offsetof(event_data_t, eventData) == 16 && offsetof(event_data_t, computeInstanceId) == 28, "nvmlEventData_t");
 
@@ -110,8 +108,6 @@ struct fake_gpu {
     int nprocs;
     struct { unsigned int pid; unsigned long long bytes; } procs[MAX_PROCS];
     unsigned int nvlinks;
-    int rates_util, rates_memutil;                   /* GetUtilizationRates when >= 0, else util/memutil */
-    int no_memsamples;                               /* GetSamples(memory) has nothing new */
     unsigned int pcie[4];                            /* current gen, max gen, current width, max width */
     unsigned long long nvlink_down;                  /* bit n: link n is down */
     unsigned long long throttle_ns[3];               /* sw thermal, hw thermal, hw power brake */
@@ -122,6 +118,7 @@ struct rule { char name[NAME_LEN]; int gpu; int value; };
 
 struct scenario {
     int init_code, count;
+    unsigned int throttle_fields;                    /* 251 or 269: where the clock-event times are; 0: by branch */
     char driver[80], nvml[80];
     struct rule errors[MAX_RULES];
     int nerrors;
@@ -142,6 +139,7 @@ struct fake_set {
 INTERNAL extern pthread_mutex_t g_lock;
 INTERNAL extern struct fake_gpu g_gpus[MAX_GPUS];
 INTERNAL extern struct scenario g_sc;
+INTERNAL extern unsigned long long g_field_asks[MAX_FIELDS]; /* entries of nvmlDeviceGetFieldValues, by field id */
 INTERNAL extern int g_init_refs;
 
 INTERNAL void count_call(const char *name);

@@ -44,8 +44,8 @@ EXPORT nvret nvmlDeviceGetPciInfo_v3(device_t dev, pci_info_t *pci) { return pci
 EXPORT nvret nvmlDeviceGetUtilizationRates(device_t dev, utilization_t *u)
 {
     DEVICE_CALL("nvmlDeviceGetUtilizationRates")
-    u->gpu = dev->rates_util >= 0 ? (unsigned)dev->rates_util : dev->util;
-    u->memory = dev->rates_memutil >= 0 ? (unsigned)dev->rates_memutil : dev->memutil;
+    u->gpu = dev->util;
+    u->memory = dev->memutil;
     DONE
 }
 
@@ -170,7 +170,8 @@ static nvret branch_field(device_t dev, unsigned int id, unsigned int scope, uns
     if (id > 271 || ((id == 197 || id == 198) && major < 555) || (id >= 199 && major < 575)) {
         return R_NOT_SUPPORTED;
     }
-    unsigned int throttle = major >= 590 ? 269 : 251, smoothing = major >= 590 ? 251 : 269;
+    unsigned int throttle = g_sc.throttle_fields ? g_sc.throttle_fields : major >= 590 ? 269 : 251;
+    unsigned int smoothing = throttle == 269 ? 251 : 269;
     if (id >= throttle && id < throttle + 3) {
         *raw = dev->throttle_ns[id - throttle];
         *type = 3;
@@ -208,6 +209,7 @@ EXPORT nvret nvmlDeviceGetFieldValues(device_t dev, int count, field_value_t *va
             v->nvmlReturn = R_NOT_SUPPORTED;
             continue;
         }
+        g_field_asks[id]++;
         if (dev->field_err[id] != 0) {
             v->nvmlReturn = dev->field_err[id];
             continue;
@@ -242,55 +244,3 @@ EXPORT nvret nvmlDeviceGetFieldValues(device_t dev, int count, field_value_t *va
     DONE
 }
 
-#ifndef FAKE_NVML_LEGACY
-/* One sample every 100 ms of wall time, all with the scenario's current value. */
-EXPORT nvret nvmlDeviceGetSamples(device_t dev, int type, unsigned long long last_seen, int *value_type,
-                                  unsigned int *count, sample_t *samples)
-{
-    DEVICE_CALL("nvmlDeviceGetSamples")
-    unsigned int value;
-    if (type == 1) {
-        value = dev->util;
-    } else if (type == 2) {
-        if (dev->no_memsamples) {
-            pthread_mutex_unlock(&g_lock);
-            return R_NOT_FOUND;
-        }
-        value = dev->memutil;
-    } else {
-        pthread_mutex_unlock(&g_lock);
-        return R_NOT_SUPPORTED;
-    }
-    if (count == NULL || value_type == NULL) {
-        pthread_mutex_unlock(&g_lock);
-        return R_INVALID_ARGUMENT;
-    }
-    const unsigned long long step = 100000ULL;
-    unsigned long long newest = now_us() / step * step;
-    unsigned long long n = 100;
-    if (last_seen >= newest) {
-        n = 0;
-    } else if (last_seen > 0 && (newest - last_seen) / step < n) {
-        n = (newest - last_seen) / step;
-    }
-    *value_type = 1;
-    if (n == 0) {
-        pthread_mutex_unlock(&g_lock);
-        return R_NOT_FOUND;
-    }
-    if (samples == NULL) {
-        *count = (unsigned)n;
-        DONE
-    }
-    if (*count < n) {
-        n = *count; /* the newest ones that fit */
-    }
-    for (unsigned long long i = 0; i < n; i++) {
-        samples[i].timeStamp = newest - (n - 1 - i) * step;
-        samples[i].sampleValue.ull = 0;
-        samples[i].sampleValue.ui = value;
-    }
-    *count = (unsigned)n;
-    DONE
-}
-#endif

@@ -38,6 +38,12 @@ internal sealed record GpuSeries(MetricFamily Family, string[] Extra, GpuLane La
     /// </summary>
     public (int MinMajor, uint FieldId)[]? Branches { get; init; }
 
+    /// <summary>
+    /// A clock-event time: the id it had before it moved (251-253), <see cref="FieldId"/> being the one it
+    /// moved to (269-271); which one the driver answers is probed (<see cref="DriverBranch.ChooseClockEventIds"/>). 0 for other series.
+    /// </summary>
+    public uint MovedFrom { get; init; }
+
     /// <summary>Whether the field counts per NVLink (the link index in <c>scopeId</c>): read for each link and summed.</summary>
     public bool PerLink { get; init; }
 
@@ -157,7 +163,7 @@ internal static class GpuMetrics
         MetricType.Counter, G, U, P, "type");
 
     private static readonly MetricFamily ThrottleFamily = new("gpu_throttle_seconds_total",
-        "Time the clocks were held down for the reason (ns fields). sw_power_cap, thermal, sync_boost: perf-policy fields 74/75/76, every driver. sw_thermal, hw_thermal, hw_power_brake: fields 251/252/253 on R575-R589, 269/270/271 on R590 and later, absent before R575.",
+        "Time the clocks were held down for the reason (ns fields). sw_power_cap, thermal, sync_boost: perf-policy fields 74/75/76, every driver. sw_thermal, hw_thermal, hw_power_brake: fields 251/252/253 or 269/270/271, whichever set the driver answers as counters (the ids moved between driver builds), absent where neither.",
         MetricType.Counter, G, U, P, "reason");
 
     /// <summary>Offset of gpu_up.</summary>
@@ -168,12 +174,12 @@ internal static class GpuMetrics
 
     /// <summary>Fast lane offsets.</summary>
     public static readonly int OffUtilization = Def(Gauge("gpu_utilization_ratio",
-        "Fraction of time one or more kernels ran (mean of the driver's samples since the last tick; nvmlDeviceGetUtilizationRates where samples are not available). Reads 1 while a job is stuck in a collective: pair with NVLink/EFA bytes."),
-        GpuLane.Fast, "nvmlDeviceGetSamples");
+        "Fraction of time one or more kernels ran over the driver's last sampling period (nvmlDeviceGetUtilizationRates; 1/6 s to 1 s by product). Reads 1 while a job is stuck in a collective: pair with NVLink/EFA bytes."),
+        GpuLane.Fast, "nvmlDeviceGetUtilizationRates");
 
     /// <summary>Memory utilisation.</summary>
     public static readonly int OffMemoryUtilization = Def(Gauge("gpu_memory_utilization_ratio",
-        "Fraction of time device memory was read or written."), GpuLane.Fast, "nvmlDeviceGetSamples");
+        "Fraction of time device memory was read or written, over the same period."), GpuLane.Fast, "nvmlDeviceGetUtilizationRates");
 
     /// <summary>Framebuffer used.</summary>
     public static readonly int OffMemoryUsed = Def(Gauge("gpu_memory_used_bytes",
@@ -198,8 +204,8 @@ internal static class GpuMetrics
         GpuLane.Fast, "nvmlDeviceGetPowerUsage");
 
     /// <summary>Energy.</summary>
-    public static readonly int OffEnergy = Def(Counter("gpu_energy_joules_total", "Energy used since the driver loaded (never goes back across a driver reload)."),
-        GpuLane.Fast, "nvmlDeviceGetTotalEnergyConsumption");
+    public static readonly int OffEnergy = Def(Counter("gpu_energy_joules_total", "Energy used since the driver loaded (never goes back across a driver reload). Read on the slow cadence: the call costs milliseconds of CPU on Hopper."),
+        GpuLane.Slow, "nvmlDeviceGetTotalEnergyConsumption");
 
     /// <summary>Die temperature.</summary>
     public static readonly int OffTemperature = Def(Gauge("gpu_temperature_celsius", "GPU die temperature."), GpuLane.Fast, "nvmlDeviceGetTemperature");
@@ -267,14 +273,14 @@ internal static class GpuMetrics
     /// <summary>PCIe replays.</summary>
     public static readonly int OffPcieReplays = DefField(Counter("gpu_pcie_replays_total", "PCIe replays (field 94)."), GpuLane.Slow, "field 94", 94);
 
-    /// <summary>Throttle time, software thermal: field 251 on R575-R589, 269 from R590 (where 251 is a power-smoothing setting).</summary>
-    public static readonly int OffThrottleSwThermal = DefBranches("sw_thermal", 251, 269);
+    /// <summary>Throttle time, software thermal: field 251 or 269 (the other one a power-smoothing setting), as the driver answers.</summary>
+    public static readonly int OffThrottleSwThermal = DefMoved("sw_thermal", 251, 269);
 
     /// <summary>Throttle time, hardware thermal: 252, then 270.</summary>
-    public static readonly int OffThrottleHwThermal = DefBranches("hw_thermal", 252, 270);
+    public static readonly int OffThrottleHwThermal = DefMoved("hw_thermal", 252, 270);
 
     /// <summary>Throttle time, power brake: 253, then 271.</summary>
-    public static readonly int OffThrottleHwPowerBrake = DefBranches("hw_power_brake", 253, 271);
+    public static readonly int OffThrottleHwPowerBrake = DefMoved("hw_power_brake", 253, 271);
 
     /// <summary>Perf-policy time, power cap (field 74, every branch).</summary>
     public static readonly int OffPolicyPower = DefExtra(ThrottleFamily, "field 74", 74, "sw_power_cap", scale: 1e-9);
@@ -358,12 +364,12 @@ internal static class GpuMetrics
     private static int DefExtra(MetricFamily family, string source, uint fieldId, string extra, uint scopeId = 0, double scale = 1) =>
         Add(new GpuSeries(family, [extra], GpuLane.Slow, source) { FieldId = fieldId, ScopeId = scopeId, Scale = scale });
 
-    /// <summary>A clock-event time whose field id moved between driver branches (nvml.md): none before R575.</summary>
-    private static int DefBranches(string reason, uint r575, uint r590) =>
-        Add(new GpuSeries(ThrottleFamily, [reason], GpuLane.Slow, $"field {r575} (R575-R589) / {r590} (R590+)")
+    /// <summary>A clock-event time whose field id moved between driver builds: the driver is asked which it answers.</summary>
+    private static int DefMoved(string reason, uint before, uint after) =>
+        Add(new GpuSeries(ThrottleFamily, [reason], GpuLane.Slow, $"field {before} or {after}, whichever the driver answers as a counter")
         {
-            FieldId = r590,
-            Branches = [(575, r575), (590, r590)],
+            FieldId = after,
+            MovedFrom = before,
             Scale = 1e-9,
         });
 

@@ -1,15 +1,27 @@
 using EfaAgent.Collectors.Nvml;
+using Microsoft.Extensions.Logging;
 using M = EfaAgent.Collectors.Gpu.GpuMetrics;
 
 namespace EfaAgent.Collectors.Gpu;
 
-/// <summary>The slow lane: error counters, link state and processes, on the discovery cadence.</summary>
+/// <summary>The slow lane: energy, error counters, link state and processes, on the discovery cadence.</summary>
 internal sealed partial class GpuSampler
 {
     private void ReadSlow(GpuState g, double[] v)
     {
         var d = g.Device!;
         var b = g.Base;
+        g.RetryUnsupported = true;
+        var energy = d.GetTotalEnergyConsumption(out var millijoules);
+        if (Ok(g, energy, M.OffEnergy, v))
+        {
+            v[b + M.OffEnergy] = Count(g, M.OffEnergy, millijoules) / 1000.0;
+        }
+        else if (Stopped(g))
+        {
+            return;
+        }
+
         foreach (var (type, counter, off) in M.EccSlots)
         {
             var rc = d.GetTotalEccErrors(type, counter, out var n);
@@ -21,6 +33,11 @@ internal sealed partial class GpuSampler
             {
                 return;
             }
+        }
+
+        if (_session.ClockEvents == ClockEventIds.Unknown)
+        {
+            ProbeClockEvents(d);
         }
 
         ReadFields(g, d, g.SlowFieldBuffer, SlowFields, v);
@@ -44,19 +61,56 @@ internal sealed partial class GpuSampler
         ReadProcesses(g, d);
     }
 
-    private void ReadFields(GpuState g, INvmlDevice d, NvmlFieldValue[] buffer, int[] offsets, double[] v)
+    /// <summary>Asks the driver which set of ids holds the clock-event times; logs the answer once it settles.</summary>
+    private void ProbeClockEvents(INvmlDevice d)
     {
-        // A field the driver's branch does not define is not asked for: its series stays absent.
+        var probe = new NvmlFieldValue[DriverBranch.ClockEventProbe.Length];
+        for (var i = 0; i < probe.Length; i++)
+        {
+            probe[i] = new NvmlFieldValue(DriverBranch.ClockEventProbe[i]);
+        }
+
+        var ids = DriverBranch.ChooseClockEventIds(_session.DriverMajor, d.GetFieldValues(probe), probe);
+        if (ids != ClockEventIds.Unknown)
+        {
+            _session.ClockEvents = ids;
+            _logger.LogInformation("{ClockEvents}", DriverBranch.Describe(ids));
+        }
+    }
+
+    /// <summary>The id to ask for <paramref name="s"/>; 0 where this driver has no such field.</summary>
+    private uint FieldIdOf(GpuSeries s) => s.MovedFrom == 0 ? s.FieldFor(_session.DriverMajor) : _session.ClockEvents switch
+    {
+        ClockEventIds.Fields251 => s.MovedFrom,
+        ClockEventIds.Fields269 => s.FieldId,
+        _ => 0,
+    };
+
+    /// <summary>
+    /// Whether to ask for the field series at <paramref name="offset"/>: not where this driver has no such
+    /// field (its series stays absent), nor, unless <paramref name="retryUnsupported"/>, where the GPU said
+    /// NOT_SUPPORTED last time: such a field is asked again on the slow cadence, not every tick (on an
+    /// H200 without NVLink a batch with the NVLink fields costs more, NOT_SUPPORTED as they are).
+    /// </summary>
+    private bool Asks(GpuState g, int offset, bool retryUnsupported) =>
+        FieldIdOf(M.PerGpu[offset]) != 0 && (retryUnsupported || g.Status[offset] != NvmlReturn.NotSupported);
+
+    private void ReadFields(GpuState g, INvmlDevice d, NvmlFieldValue[] buffer, int[] offsets, double[] v, bool retryUnsupported = true)
+    {
         var table = M.PerGpu;
         var n = 0;
         for (var i = 0; i < offsets.Length; i++)
         {
             var s = table[offsets[i]];
-            var id = s.FieldFor(_session.DriverMajor);
-            if (id != 0)
+            if (Asks(g, offsets[i], retryUnsupported))
             {
-                buffer[n++] = new NvmlFieldValue(id, s.ScopeId);
+                buffer[n++] = new NvmlFieldValue(FieldIdOf(s), s.ScopeId);
             }
+        }
+
+        if (n == 0)
+        {
+            return;
         }
 
         var rc = d.GetFieldValues(buffer.AsSpan(0, n));
@@ -65,7 +119,7 @@ internal sealed partial class GpuSampler
         for (var i = 0; i < offsets.Length; i++)
         {
             var off = offsets[i];
-            if (table[off].FieldFor(_session.DriverMajor) == 0)
+            if (!Asks(g, off, retryUnsupported))
             {
                 continue;
             }

@@ -18,7 +18,6 @@ internal sealed partial class GpuSampler : INvmlJobRunner, IDisposable
     private const int SlotXidDropped = 2;
     private const int SlotXidUnattributed = 3;
     private const int FixedSlots = 4;
-    internal const int SampleBufferSize = 128;
     private const int MaxProcessAttempts = 4;
 
     internal static readonly int[] FastFields = M.FieldOffsets(GpuLane.Fast);

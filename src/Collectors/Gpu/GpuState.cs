@@ -69,14 +69,8 @@ internal sealed class GpuState
 
     public NvmlReturn[] Status { get; } = new NvmlReturn[M.PerGpu.Count];
 
-    public bool SamplesUnsupported { get; set; }
-
-#pragma warning disable SA1401 // updated by reference
-    public ulong LastGpuSample;
-    public ulong LastMemorySample;
-#pragma warning restore SA1401
-
-    public NvmlSample[] SampleBuffer { get; } = new NvmlSample[GpuSampler.SampleBufferSize];
+    /// <summary>Whether the next fast-lane read asks again for the fields that said NOT_SUPPORTED (set by each slow read).</summary>
+    public bool RetryUnsupported { get; set; } = true;
 
     public NvmlFieldValue[] FastFieldBuffer { get; } = new NvmlFieldValue[GpuSampler.FastFields.Length];
 

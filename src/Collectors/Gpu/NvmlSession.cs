@@ -37,6 +37,9 @@ internal sealed class NvmlSession(GpuCollectorOptions options, Func<INvml> facto
     /// <summary>The driver's major version (its branch), 0 when unknown.</summary>
     public int DriverMajor { get; private set; }
 
+    /// <summary>Where this session's driver answers the clock-event times (probed on the first slow read).</summary>
+    public ClockEventIds ClockEvents { get; set; }
+
     /// <summary>
     /// While initialisation fails for a reason other than "no NVML here": what failed. Null otherwise.
     /// </summary>
@@ -84,12 +87,12 @@ internal sealed class NvmlSession(GpuCollectorOptions options, Func<INvml> facto
         DriverVersion = _nvml.GetDriverVersion(out var driver) == NvmlReturn.Success ? driver : "";
         NvmlVersion = _nvml.GetNvmlVersion(out var version) == NvmlReturn.Success ? version : "";
         DriverMajor = DriverBranch.Major(DriverVersion);
-        logger.LogInformation("driver branch R{Major}: {Throttle}", DriverMajor, DriverBranch.Describe(DriverMajor));
+        ClockEvents = ClockEventIds.Unknown;
         var missing = _nvml.MissingFunctions.Count > 0
             ? " (entry points missing from this driver, their metrics stay absent: " + string.Join(", ", _nvml.MissingFunctions) + ")"
             : "";
-        logger.LogInformation("NVML initialised from {Path}: driver {Driver}, NVML {Nvml}{Missing}",
-            options.LibraryPath, DriverVersion, NvmlVersion, missing);
+        logger.LogInformation("NVML initialised from {Path}: driver {Driver} (branch R{Major}), NVML {Nvml}{Missing}",
+            options.LibraryPath, DriverVersion, DriverMajor, NvmlVersion, missing);
 
         StartWatcher();
         return true;

@@ -54,44 +54,6 @@ internal sealed class SimulatedNvmlDevice(SimulatedNvml owner, int index) : INvm
         return NvmlReturn.Success;
     }
 
-    public NvmlReturn GetSamples(NvmlSamplingType type, ulong lastSeenTimestamp, Span<NvmlSample> samples, out int count, out NvmlValueType valueType)
-    {
-        if (owner.IsLost(index))
-        {
-            count = default;
-            valueType = default;
-            return NvmlReturn.GpuIsLost;
-        }
-
-        // The driver keeps a sample every 1/6 s; timestamps here are microseconds of simulated time.
-        const double Step = 1.0 / 6;
-        valueType = NvmlValueType.UnsignedInt;
-        var t = owner.Seconds;
-        var newest = Math.Floor(t / Step);
-        var oldest = Math.Max(Math.Max(0, newest - 99), lastSeenTimestamp == 0 ? 0 : Math.Floor((lastSeenTimestamp / 1e6 / Step) + 1));
-        count = (int)Math.Max(0, newest - oldest + 1);
-        if (count == 0)
-        {
-            return NvmlReturn.NotFound;
-        }
-
-        if (samples.IsEmpty)
-        {
-            return NvmlReturn.Success;
-        }
-
-        count = Math.Min(count, samples.Length);
-        for (var i = 0; i < count; i++)
-        {
-            var k = newest - count + 1 + i;
-            var u = owner.Utilization(k * Step, index);
-            var value = type == NvmlSamplingType.GpuUtilization ? u : u * 0.45;
-            samples[i] = new NvmlSample((ulong)(k * Step * 1e6) + 1, (ulong)Math.Round(value * 100));
-        }
-
-        return NvmlReturn.Success;
-    }
-
     public NvmlReturn GetUtilizationRates(out NvmlUtilization utilization)
     {
         if (owner.IsLost(index))

@@ -77,14 +77,6 @@ internal static partial class Interop
             public uint ComputeInstanceId;
         }
 
-        /// <summary><c>nvmlSample_t</c>, 16 bytes: a timestamp and an 8-byte value union.</summary>
-        [StructLayout(LayoutKind.Sequential)]
-        internal struct Sample
-        {
-            public ulong TimeStamp;
-            public ulong Value;
-        }
-
         /// <summary><c>nvmlFieldValue_t</c>, 40 bytes.</summary>
         [StructLayout(LayoutKind.Sequential)]
         internal struct FieldValue
@@ -140,7 +132,6 @@ internal static partial class Interop
             private readonly delegate* unmanaged[Cdecl]<nint, int, uint*, int> _deviceGetClockInfo;
             private readonly delegate* unmanaged[Cdecl]<nint, ulong*, int> _deviceGetCurrentClocksEventReasons;
             private readonly delegate* unmanaged[Cdecl]<nint, int, FieldValue*, int> _deviceGetFieldValues;
-            private readonly delegate* unmanaged[Cdecl]<nint, int, ulong, int*, uint*, Sample*, int> _deviceGetSamples;
             private readonly delegate* unmanaged[Cdecl]<nint, uint*, ProcessInfo*, int> _deviceGetComputeRunningProcesses;
             private readonly delegate* unmanaged[Cdecl]<nint, int, int, ulong*, int> _deviceGetTotalEccErrors;
             private readonly delegate* unmanaged[Cdecl]<nint, uint*, int> _deviceGetCurrPcieLinkGeneration;
@@ -178,7 +169,6 @@ internal static partial class Interop
                 _deviceGetCurrentClocksEventReasons = (delegate* unmanaged[Cdecl]<nint, ulong*, int>)Resolve(library,
                     "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons");
                 _deviceGetFieldValues = (delegate* unmanaged[Cdecl]<nint, int, FieldValue*, int>)Resolve(library, "nvmlDeviceGetFieldValues");
-                _deviceGetSamples = (delegate* unmanaged[Cdecl]<nint, int, ulong, int*, uint*, Sample*, int>)Resolve(library, "nvmlDeviceGetSamples");
 
                 // v1 of nvmlProcessInfo_t is 16 bytes: only v3 and v2 (the 24-byte struct) are used.
                 _deviceGetComputeRunningProcesses = (delegate* unmanaged[Cdecl]<nint, uint*, ProcessInfo*, int>)Resolve(library,
@@ -277,9 +267,6 @@ internal static partial class Interop
 
             internal int DeviceGetFieldValues(nint device, int count, FieldValue* values) =>
                 _deviceGetFieldValues == null ? FunctionNotFound : _deviceGetFieldValues(device, count, values);
-
-            internal int DeviceGetSamples(nint device, int type, ulong lastSeen, int* valueType, uint* count, Sample* samples) =>
-                _deviceGetSamples == null ? FunctionNotFound : _deviceGetSamples(device, type, lastSeen, valueType, count, samples);
 
             internal int DeviceGetComputeRunningProcesses(nint device, uint* count, ProcessInfo* infos) =>
                 _deviceGetComputeRunningProcesses == null ? FunctionNotFound : _deviceGetComputeRunningProcesses(device, count, infos);

@@ -8,7 +8,6 @@ public sealed unsafe partial class NvmlLibrary
 {
     private sealed class Device(Native.EntryPoints entry, nint handle) : INvmlDevice
     {
-        private const int MaxSamples = 256;
         private const int StackProcesses = 64;
         private bool _memoryV1;
 
@@ -37,27 +36,6 @@ public sealed unsafe partial class NvmlLibrary
             info = rc == NvmlReturn.Success
                 ? new NvmlPciInfo(ReadString(pci.BusId, 32), pci.Domain, pci.Bus, pci.Device, pci.PciDeviceId, pci.PciSubSystemId)
                 : new NvmlPciInfo("", 0, 0, 0, 0, 0);
-            return rc;
-        }
-
-        public NvmlReturn GetSamples(NvmlSamplingType type, ulong lastSeenTimestamp, Span<NvmlSample> samples, out int count, out NvmlValueType valueType)
-        {
-            var capacity = Math.Min(samples.Length, MaxSamples);
-            var native = stackalloc Native.Sample[Math.Max(capacity, 1)];
-            var n = (uint)capacity;
-            var vt = 0;
-            var rc = (NvmlReturn)entry.DeviceGetSamples(Handle, (int)type, lastSeenTimestamp, &vt, &n, capacity == 0 ? null : native);
-            valueType = (NvmlValueType)vt;
-            count = (int)Math.Min(n, int.MaxValue);
-            if (rc == NvmlReturn.Success && capacity > 0)
-            {
-                count = Math.Min(count, capacity);
-                for (var i = 0; i < count; i++)
-                {
-                    samples[i] = new NvmlSample(native[i].TimeStamp, native[i].Value);
-                }
-            }
-
             return rc;
         }
 

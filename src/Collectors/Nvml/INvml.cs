@@ -59,13 +59,6 @@ public interface INvmlDevice
     /// <summary><c>nvmlDeviceGetPciInfo_v3</c>.</summary>
     NvmlReturn GetPciInfo(out NvmlPciInfo info);
 
-    /// <summary>
-    /// <c>nvmlDeviceGetSamples</c>: the driver's samples newer than <paramref name="lastSeenTimestamp"/>
-    /// (microseconds), at most <paramref name="samples"/>.Length of them; an empty span asks only for the
-    /// count. <see cref="NvmlReturn.NotFound"/> when there is no new sample.
-    /// </summary>
-    NvmlReturn GetSamples(NvmlSamplingType type, ulong lastSeenTimestamp, Span<NvmlSample> samples, out int count, out NvmlValueType valueType);
-
     /// <summary><c>nvmlDeviceGetUtilizationRates</c> (percent).</summary>
     NvmlReturn GetUtilizationRates(out NvmlUtilization utilization);
 

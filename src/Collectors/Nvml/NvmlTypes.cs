@@ -105,16 +105,6 @@ public enum NvmlReturn
     Unknown = 999,
 }
 
-/// <summary><c>nvmlSamplingType_t</c> (the values used here).</summary>
-public enum NvmlSamplingType
-{
-    /// <summary>Percent of time one or more kernels ran.</summary>
-    GpuUtilization = 1,
-
-    /// <summary>Percent of time device memory was read or written.</summary>
-    MemoryUtilization = 2,
-}
-
 /// <summary><c>nvmlValueType_t</c>: how to read an 8-byte value union.</summary>
 public enum NvmlValueType
 {
@@ -280,15 +270,6 @@ public readonly record struct NvmlUtilization(uint Gpu, uint Memory);
 /// <param name="Free">Free.</param>
 /// <param name="Used">Used.</param>
 public readonly record struct NvmlMemory(ulong Total, ulong Free, ulong Used);
-
-/// <summary>One <c>nvmlSample_t</c>: a timestamp (microseconds) and an 8-byte value to read with its <see cref="NvmlValueType"/>.</summary>
-/// <param name="TimeStamp">Microseconds.</param>
-/// <param name="RawValue">The value union's bytes.</param>
-public readonly record struct NvmlSample(ulong TimeStamp, ulong RawValue)
-{
-    /// <summary>The value as a double.</summary>
-    public double ToDouble(NvmlValueType type) => NvmlValues.ToDouble(type, RawValue);
-}
 
 /// <summary>One running compute process.</summary>
 /// <param name="Pid">Process id.</param>

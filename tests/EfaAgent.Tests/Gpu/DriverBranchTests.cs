@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using EfaAgent.Collectors.Gpu;
+using EfaAgent.Collectors.Nvml;
 using EfaAgent.Tests.Support;
 
 namespace EfaAgent.Tests.Gpu;
@@ -48,6 +49,60 @@ public sealed class DriverBranchTests(FakeNvmlBuild build) : IClassFixture<FakeN
         Assert.Equal(0.5, f.Value("gpu_throttle_seconds_total", "gpu=0", "reason=sync_boost"), 9);
         Assert.Equal(4096, f.Value("gpu_pcie_transmit_bytes_total", "gpu=0"));
         Assert.Empty(f.Find("efa_agent_unavailable"));
+    }
+
+    [Fact]
+    public void A_driver_of_the_R580_branch_that_answers_the_times_at_269_to_271_is_read_there()
+    {
+        // As an H200 on driver 580.159.04 answers: 251-253 NOT_SUPPORTED, 269-271 nanosecond counters.
+        var f = SampleOnce("580.159.04", "throttle_fields 269\n* fielderr 251 3\n* fielderr 252 3\n* fielderr 253 3\n");
+
+        Assert.Equal(3.0, f.Value("gpu_throttle_seconds_total", "gpu=0", "reason=sw_thermal"), 9);
+        Assert.Equal(2.0, f.Value("gpu_throttle_seconds_total", "gpu=0", "reason=hw_thermal"), 9);
+        Assert.Equal(1.0, f.Value("gpu_throttle_seconds_total", "gpu=0", "reason=hw_power_brake"), 9);
+        Assert.Empty(f.Find("efa_agent_unavailable"));
+    }
+
+    [Fact]
+    public void A_driver_of_the_R590_branch_that_still_answers_the_times_at_251_is_read_there()
+    {
+        // 269-271 then hold power-smoothing settings (1, 2, 3): exported as seconds they would be wrong.
+        var f = SampleOnce("590.44.01", "throttle_fields 251\n");
+
+        Assert.Equal(3.0, f.Value("gpu_throttle_seconds_total", "gpu=0", "reason=sw_thermal"), 9);
+        Assert.Equal(1.0, f.Value("gpu_throttle_seconds_total", "gpu=0", "reason=hw_power_brake"), 9);
+    }
+
+    [Theory]
+    [InlineData(580, ClockEventIds.Fields251)]
+    [InlineData(590, ClockEventIds.Fields269)]
+    public void Where_both_sets_answer_as_counters_the_branch_decides(int major, ClockEventIds expected)
+    {
+        var probe = Probe(NvmlReturn.Success, NvmlValueType.UnsignedLongLong, NvmlReturn.Success, NvmlValueType.UnsignedLongLong);
+
+        Assert.Equal(expected, DriverBranch.ChooseClockEventIds(major, NvmlReturn.Success, probe));
+    }
+
+    [Fact]
+    public void A_set_answered_as_unsigned_ints_is_a_setting_not_a_time()
+    {
+        var probe = Probe(NvmlReturn.Success, NvmlValueType.UnsignedInt, NvmlReturn.Success, NvmlValueType.UnsignedLongLong);
+        Assert.Equal(ClockEventIds.Fields269, DriverBranch.ChooseClockEventIds(580, NvmlReturn.Success, probe));
+
+        probe = Probe(NvmlReturn.Success, NvmlValueType.UnsignedLongLong, NvmlReturn.Success, NvmlValueType.UnsignedInt);
+        Assert.Equal(ClockEventIds.Fields251, DriverBranch.ChooseClockEventIds(590, NvmlReturn.Success, probe));
+
+        probe = Probe(NvmlReturn.Success, NvmlValueType.UnsignedInt, NvmlReturn.NotSupported, NvmlValueType.UnsignedLongLong);
+        Assert.Equal(ClockEventIds.None, DriverBranch.ChooseClockEventIds(590, NvmlReturn.Success, probe));
+    }
+
+    [Fact]
+    public void A_failed_probe_is_asked_again_and_a_missing_entry_point_settles_it()
+    {
+        var lost = Probe(NvmlReturn.GpuIsLost, NvmlValueType.UnsignedLongLong, NvmlReturn.GpuIsLost, NvmlValueType.UnsignedLongLong);
+        Assert.Equal(ClockEventIds.Unknown, DriverBranch.ChooseClockEventIds(580, NvmlReturn.Success, lost));
+        Assert.Equal(ClockEventIds.Unknown, DriverBranch.ChooseClockEventIds(580, NvmlReturn.Timeout, new NvmlFieldValue[6]));
+        Assert.Equal(ClockEventIds.None, DriverBranch.ChooseClockEventIds(580, NvmlReturn.FunctionNotFound, new NvmlFieldValue[6]));
     }
 
     [Theory]
@@ -102,9 +157,18 @@ public sealed class DriverBranchTests(FakeNvmlBuild build) : IClassFixture<FakeN
         Assert.Equal(0, f.Value("gpu_nvlink_errors_total", "gpu=3", "type=replay"));
     }
 
-    private Collectors.Model.Frame SampleOnce(string driver)
+    private static NvmlFieldValue[] Probe(NvmlReturn oldResult, NvmlValueType oldType, NvmlReturn movedResult, NvmlValueType movedType) =>
+    [
+        .. DriverBranch.ClockEventProbe.Select((id, i) => new NvmlFieldValue(id)
+        {
+            Result = i < 3 ? oldResult : movedResult,
+            ValueType = i < 3 ? oldType : movedType,
+        }),
+    ];
+
+    private Collectors.Model.Frame SampleOnce(string driver, string extra = "")
     {
-        using var fake = new FakeNvml(build, $"driver {driver}\n{Throttled}");
+        using var fake = new FakeNvml(build, $"driver {driver}\n{extra}{Throttled}");
         using var gpu = GpuCollectorTests.Create(fake, new ListLogger());
         gpu.Discover();
         gpu.Sample(Stopwatch.GetTimestamp());

@@ -14,6 +14,35 @@ namespace EfaAgent.Tests.Gpu;
 /// </summary>
 public sealed class GpuCollectorFailureTests(FakeNvmlBuild build) : IClassFixture<FakeNvmlBuild>
 {
+    [Fact]
+    public void A_field_the_gpu_does_not_support_is_asked_again_on_the_slow_cadence_not_every_tick()
+    {
+        // As an H200 without NVLink answers the NVLink throughput fields.
+        using var fake = new FakeNvml(build, "* fielderr 138 3\n* fielderr 139 3\n");
+        using var gpu = Create(fake, new ListLogger());
+        gpu.Discover();
+        for (var i = 0; i < 10; i++)
+        {
+            gpu.Sample(Stopwatch.GetTimestamp());
+        }
+
+        // Eight GPUs: the first tick after the discovery asks, the nine after it do not.
+        Assert.Equal(8UL, fake.Calls("field 138"));
+        Assert.Equal(80UL, fake.Calls("field 197"));
+        Assert.True(double.IsNaN(gpu.Frame.Value("gpu_nvlink_transmit_bytes_total", "gpu=0")));
+        Assert.Equal(1, gpu.Frame.Value("efa_agent_unavailable", "device=0", "counter=gpu_nvlink_transmit_bytes_total", "reason=not_supported"));
+
+        // The GPU answers it now (links trained, a new driver): the tick after the next discovery has it.
+        fake.Scenario("0 field 138 2\n");
+        gpu.Sample(Stopwatch.GetTimestamp());
+        Assert.True(double.IsNaN(gpu.Frame.Value("gpu_nvlink_transmit_bytes_total", "gpu=0")));
+        gpu.Discover();
+        gpu.Sample(Stopwatch.GetTimestamp());
+        Assert.Equal(2048, gpu.Frame.Value("gpu_nvlink_transmit_bytes_total", "gpu=0"));
+        Assert.Empty(gpu.Frame.Find("efa_agent_unavailable", "device=0", "counter=gpu_nvlink_transmit_bytes_total"));
+        Assert.Equal(16UL, fake.Calls("field 138"));
+    }
+
     [Theory]
     [InlineData(15)]
     [InlineData(16)]

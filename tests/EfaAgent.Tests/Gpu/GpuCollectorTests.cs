@@ -210,12 +210,13 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
     }
 
     [Fact]
-    public void The_fast_lane_reads_all_fields_of_a_gpu_in_one_call_and_never_the_blocking_pcie_throughput()
+    public void The_fast_lane_reads_all_fields_of_a_gpu_in_one_call_and_never_the_costly_calls()
     {
         using var fake = new FakeNvml(build);
         using var gpu = Create(fake, new ListLogger());
         gpu.Discover();
         var discovery = fake.Calls("nvmlDeviceGetFieldValues");
+        var energy = fake.Calls("nvmlDeviceGetTotalEnergyConsumption");
 
         for (var i = 0; i < 10; i++)
         {
@@ -224,8 +225,12 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
 
         Assert.Equal(discovery + 80UL, fake.Calls("nvmlDeviceGetFieldValues"));
         Assert.Equal(80UL, fake.Calls("nvmlDeviceGetPowerUsage"));
+        Assert.Equal(80UL, fake.Calls("nvmlDeviceGetUtilizationRates"));
+
+        // Blocks ~20 ms; and on an H200 the energy total costs 4 ms of CPU a call: discovery reads it.
         Assert.Equal(0UL, fake.Calls("nvmlDeviceGetPcieThroughput"));
-        Assert.True(fake.Calls("nvmlDeviceGetSamples") >= 8, "utilisation should come from the driver's samples");
+        Assert.Equal(8UL, energy);
+        Assert.Equal(energy, fake.Calls("nvmlDeviceGetTotalEnergyConsumption"));
     }
 
     [Fact]
@@ -250,6 +255,7 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
             0 field 197 100
             0 field 198 10
             """);
+        gpu.Discover();
         gpu.Sample(Stopwatch.GetTimestamp());
         var f = gpu.Frame;
         Assert.Equal(5001, f.Value("gpu_energy_joules_total", "gpu=0"));
@@ -301,29 +307,20 @@ public sealed class GpuCollectorTests(FakeNvmlBuild build) : IClassFixture<FakeN
     }
 
     [Fact]
-    public void Utilisation_samples_read_are_kept_when_the_memory_samples_have_nothing_new()
+    public void Utilisation_is_the_drivers_utilisation_rates_of_each_tick()
     {
-        using var fake = new FakeNvml(build, "0 set util 90\n0 set rates_util 10\n0 set rates_memutil 33\n0 set no_memsamples 1\n");
+        using var fake = new FakeNvml(build, "0 set util 90\n0 set memutil 33\n");
         using var gpu = Create(fake, new ListLogger());
         gpu.Discover();
         gpu.Sample(Stopwatch.GetTimestamp());
 
         Assert.Equal(0.90, gpu.Frame.Value("gpu_utilization_ratio", "gpu=0"), 6);
         Assert.Equal(0.33, gpu.Frame.Value("gpu_memory_utilization_ratio", "gpu=0"), 6);
-    }
 
-    [Fact]
-    public void Utilisation_falls_back_to_the_utilisation_rates_where_samples_are_not_supported()
-    {
-        using var fake = new FakeNvml(build, "* error nvmlDeviceGetSamples 3\n3 set util 77\n");
-        using var gpu = Create(fake, new ListLogger());
-        gpu.Discover();
+        fake.Scenario("0 set util 100\n0 set memutil 5\n");
         gpu.Sample(Stopwatch.GetTimestamp());
-        gpu.Sample(Stopwatch.GetTimestamp());
-
-        Assert.Equal(0.77, gpu.Frame.Value("gpu_utilization_ratio", "gpu=3"), 6);
-        Assert.Equal(16UL, fake.Calls("nvmlDeviceGetUtilizationRates"));
-        Assert.Equal(8UL, fake.Calls("nvmlDeviceGetSamples"));
+        Assert.Equal(1.0, gpu.Frame.Value("gpu_utilization_ratio", "gpu=0"), 6);
+        Assert.Equal(0.05, gpu.Frame.Value("gpu_memory_utilization_ratio", "gpu=0"), 6);
     }
 
     [Fact]

@@ -41,14 +41,12 @@ public sealed class NvmlLibraryTests(FakeNvmlBuild build) : IClassFixture<FakeNv
         Assert.Contains("nvmlEventSetWait", nvml.ResolvedFunctions);
         Assert.Contains("nvmlDeviceGetCurrentClocksThrottleReasons", nvml.ResolvedFunctions);
         Assert.Contains("nvmlDeviceGetTotalEnergyConsumption", nvml.MissingFunctions);
-        Assert.Contains("nvmlDeviceGetSamples", nvml.MissingFunctions);
 
         Assert.Equal(NvmlReturn.Success, nvml.Init());
         Assert.Equal(NvmlReturn.Success, nvml.GetDeviceCount(out var count));
         Assert.Equal(8, count);
         Assert.Equal(NvmlReturn.Success, nvml.GetDeviceByIndex(2, out var device));
         Assert.Equal(NvmlReturn.FunctionNotFound, device!.GetTotalEnergyConsumption(out _));
-        Assert.Equal(NvmlReturn.FunctionNotFound, device.GetSamples(NvmlSamplingType.GpuUtilization, 0, new NvmlSample[4], out _, out _));
 
         // No nvmlDeviceGetMemoryInfo_v2 here: the v1 struct, read through the unversioned name.
         Assert.Equal(NvmlReturn.Success, device.GetMemoryInfo(out var memory));
@@ -146,29 +144,6 @@ public sealed class NvmlLibraryTests(FakeNvmlBuild build) : IClassFixture<FakeNv
         Assert.Equal(0x24UL, reasons);
         Assert.Equal(NvmlReturn.Success, d.GetUtilizationRates(out var u));
         Assert.Equal(new NvmlUtilization(53, 23), u);
-        nvml.Shutdown();
-    }
-
-    [Fact]
-    public void Samples_are_sized_with_an_empty_buffer_and_read_with_a_full_one()
-    {
-        using var fake = new FakeNvml(build, "0 set util 87\n");
-        using var nvml = NvmlLibrary.Load(fake.LibraryPath);
-        nvml.Init();
-        nvml.GetDeviceByIndex(0, out var d);
-
-        Assert.Equal(NvmlReturn.Success, d!.GetSamples(NvmlSamplingType.GpuUtilization, 0, [], out var available, out _));
-        Assert.Equal(100, available);
-        var buffer = new NvmlSample[128];
-        Assert.Equal(NvmlReturn.Success, d.GetSamples(NvmlSamplingType.GpuUtilization, 0, buffer, out var n, out var type));
-        Assert.Equal(100, n);
-        Assert.Equal(NvmlValueType.UnsignedInt, type);
-        Assert.All(buffer[..n], s => Assert.Equal(87.0, s.ToDouble(type)));
-        Assert.True(buffer[n - 1].TimeStamp > buffer[0].TimeStamp);
-
-        // Nothing newer than the last one seen: NOT_FOUND, as when a GPU idles. (The fake makes a sample
-        // every 100 ms of wall time, so "last seen" is put a minute ahead: a busy machine cannot race it.)
-        Assert.Equal(NvmlReturn.NotFound, d.GetSamples(NvmlSamplingType.GpuUtilization, buffer[n - 1].TimeStamp + 60_000_000, buffer, out _, out _));
         nvml.Shutdown();
     }
 

@@ -14,7 +14,6 @@ public class NvmlStructLayoutTests
         { typeof(Native.MemoryV2), 40 },
         { typeof(Native.MemoryV1), 24 },
         { typeof(Native.ProcessInfo), 24 },
-        { typeof(Native.Sample), 16 },
         { typeof(Native.FieldValue), 40 },
         { typeof(Native.EventData), 32 },
     };
@@ -39,8 +38,6 @@ public class NvmlStructLayoutTests
         { typeof(Native.ProcessInfo), nameof(Native.ProcessInfo.UsedGpuMemory), 8 },
         { typeof(Native.ProcessInfo), nameof(Native.ProcessInfo.GpuInstanceId), 16 },
         { typeof(Native.ProcessInfo), nameof(Native.ProcessInfo.ComputeInstanceId), 20 },
-        { typeof(Native.Sample), nameof(Native.Sample.TimeStamp), 0 },
-        { typeof(Native.Sample), nameof(Native.Sample.Value), 8 },
         { typeof(Native.FieldValue), nameof(Native.FieldValue.FieldId), 0 },
         { typeof(Native.FieldValue), nameof(Native.FieldValue.ScopeId), 4 },
         { typeof(Native.FieldValue), nameof(Native.FieldValue.Timestamp), 8 },

@@ -52,6 +52,7 @@ public sealed class SimulatedNvmlTests
             nvlink.Add(gpu.Frame.Value("gpu_nvlink_transmit_bytes_total", "gpu=0"));
         }
 
+        gpu.Discover();
         var f = gpu.Frame;
         Assert.True(f.Value("gpu_energy_joules_total", "gpu=0") > energy0 + 1000, "10 s at several hundred watts");
         Assert.True(utilisation.Distinct().Count() > 1, "utilisation dips at each all-reduce");
