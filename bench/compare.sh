@@ -22,6 +22,9 @@
 #   BURST=1600          scrapes in the unthrottled 16-scraper burst
 #   LONG_SECONDS=600    length of the long run (0 skips it)
 #   OUT=bench/results/latest.md
+#   TREE_DIR=/dev/shm   where the scratch tree goes: a tmpfs, so that its files stay in memory as
+#                       sysfs does (on a disk file system the page cache may be reclaimed under the
+#                       run, and reads then wait for the disk); the work directory when not writable
 #
 # Needs: the .NET SDK (unless AGENT is set), cc, curl, hey and prometheus-node-exporter (Debian
 # packages hey and prometheus-node-exporter).
@@ -48,11 +51,18 @@ done
 [ -n "$node_exporter" ] || { echo "compare.sh: prometheus-node-exporter not found (apt-get install prometheus-node-exporter)" >&2; exit 1; }
 
 work="$(mktemp -d)"
+tree_dir="${TREE_DIR:-/dev/shm}"
+if [ -d "$tree_dir" ] && [ -w "$tree_dir" ]; then
+    tree="$(mktemp -d -p "$tree_dir" efa-agent-bench.XXXXXX)"
+else
+    tree="$work/tree"
+    mkdir -p "$tree"
+fi
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$work"
+    rm -rf "$work" "$tree"
 }
 trap cleanup EXIT
 hz="$(getconf CLK_TCK)"
@@ -73,8 +83,8 @@ fi
 cc -O2 -o "$work/floor" "$repo/bench/floor.c"
 
 # ---- the tree: the p5 fixture, with 40 interfaces in /proc/net/dev -----------------------------
-tree="$work/tree"
-cp -a "$repo/tests/fixtures/p5-617" "$tree"
+cp -a "$repo/tests/fixtures/p5-617/." "$tree/"
+tree_fs="$(stat -f -c %T "$tree")"
 {
     echo "Inter-|   Receive                                                |  Transmit"
     echo " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed"
@@ -262,7 +272,7 @@ mkdir -p "$(dirname "$out")"
     echo "Written by \`bench/compare.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit."
     echo
     echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-    echo "- tree: tests/fixtures/p5-617 ($devices RDMA devices, $counter_files fast-lane counter files; the floor opened $floor_files) with $interfaces interfaces in /proc/net/dev"
+    echo "- tree: tests/fixtures/p5-617 ($devices RDMA devices, $counter_files fast-lane counter files; the floor opened $floor_files) with $interfaces interfaces in /proc/net/dev, copied to a $tree_fs file system"
     echo "- efa-agent: NativeAOT, \`--no-collector.gpu\`, with the unit's environment ($unit_env); node_exporter $ne_version with only \`--collector.infiniband --collector.netdev --no-collector.netdev.netlink\`"
     echo "- CPU per tick: on-CPU ns of all threads from /proc/<pid>/task/*/schedstat over ${tick_seconds} s each, agent and floor in $rounds rounds of one turn each (the other one stopped), the order flipping every round, ticks counted from the wall time of each turn; CPU per scrape: utime+stime from /proc/<pid>/stat (1/$hz s), the agent's with its sampler's measured cost per tick taken away"
     echo
