@@ -51,26 +51,19 @@ public sealed class DriverBranchTests(FakeNvmlBuild build) : IClassFixture<FakeN
         Assert.Empty(f.Find("efa_agent_unavailable"));
     }
 
-    [Fact]
-    public void A_driver_of_the_R580_branch_that_answers_the_times_at_269_to_271_is_read_there()
+    [Theory]
+    // As an H200 on driver 580.159.04 answers: 251-253 NOT_SUPPORTED, 269-271 nanosecond counters.
+    [InlineData("580.159.04", "throttle_fields 269\n* fielderr 251 3\n* fielderr 252 3\n* fielderr 253 3\n")]
+    // Still at 251-253 on R590: 269-271 then hold power-smoothing settings (1, 2, 3), wrong as seconds.
+    [InlineData("590.44.01", "throttle_fields 251\n")]
+    public void A_driver_that_answers_the_times_at_the_ids_of_the_other_branch_is_read_there(string driver, string scenario)
     {
-        // As an H200 on driver 580.159.04 answers: 251-253 NOT_SUPPORTED, 269-271 nanosecond counters.
-        var f = SampleOnce("580.159.04", "throttle_fields 269\n* fielderr 251 3\n* fielderr 252 3\n* fielderr 253 3\n");
+        var f = SampleOnce(driver, scenario);
 
         Assert.Equal(3.0, f.Value("gpu_throttle_seconds_total", "gpu=0", "reason=sw_thermal"), 9);
         Assert.Equal(2.0, f.Value("gpu_throttle_seconds_total", "gpu=0", "reason=hw_thermal"), 9);
         Assert.Equal(1.0, f.Value("gpu_throttle_seconds_total", "gpu=0", "reason=hw_power_brake"), 9);
         Assert.Empty(f.Find("efa_agent_unavailable"));
-    }
-
-    [Fact]
-    public void A_driver_of_the_R590_branch_that_still_answers_the_times_at_251_is_read_there()
-    {
-        // 269-271 then hold power-smoothing settings (1, 2, 3): exported as seconds they would be wrong.
-        var f = SampleOnce("590.44.01", "throttle_fields 251\n");
-
-        Assert.Equal(3.0, f.Value("gpu_throttle_seconds_total", "gpu=0", "reason=sw_thermal"), 9);
-        Assert.Equal(1.0, f.Value("gpu_throttle_seconds_total", "gpu=0", "reason=hw_power_brake"), 9);
     }
 
     [Theory]
