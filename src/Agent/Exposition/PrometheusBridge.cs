@@ -16,6 +16,7 @@ public sealed class PrometheusBridge
     private readonly MetricFactory _factory;
     private readonly Dictionary<string, Collector> _families = new(StringComparer.Ordinal);
     private readonly Source[] _sources;
+    private readonly Layout[] _layouts;
     private readonly Lock _lock = new();
 
     /// <summary>Creates the bridge and registers it with <paramref name="registry"/>.</summary>
@@ -24,6 +25,7 @@ public sealed class PrometheusBridge
         _store = store;
         _factory = Metrics.WithCustomRegistry(registry);
         _sources = new Source[store.Count];
+        _layouts = new Layout[store.Count];
         for (var i = 0; i < _sources.Length; i++)
         {
             _sources[i] = new Source();
@@ -35,13 +37,29 @@ public sealed class PrometheusBridge
     /// <summary>Brings the prometheus-net series up to date with the store.</summary>
     public void Sync()
     {
-        // Concurrent scrapes take turns: each sees a whole snapshot.
+        // Concurrent scrapes take turns: each sees a whole snapshot. All sources are copied from one
+        // tick: a commit between two of the copies (one a tick, and a copy takes microseconds) starts
+        // the copy again, at most twice.
         lock (_lock)
         {
+            for (var attempt = 0; ; attempt++)
+            {
+                var version = _store.Version;
+                for (var i = 0; i < _sources.Length; i++)
+                {
+                    _layouts[i] = _store.CopyTo(i, ref _sources[i].Values);
+                }
+
+                if (_store.Version == version || attempt == 2)
+                {
+                    break;
+                }
+            }
+
             for (var i = 0; i < _sources.Length; i++)
             {
                 var s = _sources[i];
-                var layout = _store.CopyTo(i, ref s.Values);
+                var layout = _layouts[i];
                 if (!ReferenceEquals(layout, s.Layout))
                 {
                     Relayout(s, layout);

@@ -119,6 +119,7 @@ public sealed partial class SamplingService : BackgroundService
             var overrun = tickEnd - tickStart > intervalTicks;
             _self.RecordTick(Stopwatch.GetElapsedTime(tickStart, tickEnd).TotalSeconds, overrun, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0);
             _store.Publish(SelfSource, _self.Frame);
+            _store.Commit();
             Volatile.Write(ref _lastTickTimestamp, tickEnd);
             _firstTick.TrySetResult();
 

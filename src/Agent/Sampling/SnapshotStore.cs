@@ -4,8 +4,9 @@ namespace EfaAgent.Agent.Sampling;
 
 /// <summary>
 /// The latest finished frame of every source (each collector, and the agent's own metrics). The
-/// sampler publishes after reading the hardware, never while; a scrape copies out under the same
-/// short lock, so a scrape never touches hardware and a slow device cannot stall <c>/metrics</c>.
+/// sampler publishes each source's frame after reading the hardware, never while, and commits them
+/// together at the end of the tick: a scrape copies out only committed frames, under the same short
+/// lock, so it sees whole ticks, never touches hardware, and a slow device cannot stall <c>/metrics</c>.
 /// The lock is held for a memory copy only (microseconds), never across I/O.
 /// </summary>
 public sealed class SnapshotStore
@@ -28,25 +29,44 @@ public sealed class SnapshotStore
     public int Count => _entries.Length;
 
     /// <summary>
-    /// Changes on every <see cref="Publish"/>: whatever was rendered from the store while it had this
-    /// value can be served again until it changes.
+    /// Changes on every <see cref="Commit"/>, once a tick: whatever was rendered from the store while
+    /// it had this value can be served again until it changes.
     /// </summary>
     public long Version => Volatile.Read(ref _version);
 
-    /// <summary>Publishes a finished frame; allocates only when the frame's size changed.</summary>
+    /// <summary>
+    /// Stages a finished frame for the next <see cref="Commit"/>; allocates only when the frame's size
+    /// changed. Only the sampling thread publishes and commits.
+    /// </summary>
     public void Publish(int source, Frame frame)
     {
         var values = frame.Values.Span;
+        var e = _entries[source];
+        if (e.Pending.Length != values.Length)
+        {
+            e.Pending = new double[values.Length];
+        }
+
+        values.CopyTo(e.Pending);
+        e.PendingLayout = frame.Layout;
+        e.HasPending = true;
+    }
+
+    /// <summary>Makes the frames published since the last commit the ones scrapes see, all at once.</summary>
+    public void Commit()
+    {
         lock (_lock)
         {
-            var e = _entries[source];
-            if (e.Values.Length != values.Length)
+            foreach (var e in _entries)
             {
-                e.Values = new double[values.Length];
+                if (e.HasPending)
+                {
+                    (e.Values, e.Pending) = (e.Pending, e.Values);
+                    e.Layout = e.PendingLayout;
+                    e.HasPending = false;
+                }
             }
 
-            e.Layout = frame.Layout;
-            values.CopyTo(e.Values);
             Volatile.Write(ref _version, _version + 1);
         }
     }
@@ -75,5 +95,11 @@ public sealed class SnapshotStore
         public Layout Layout { get; set; } = Layout.Empty;
 
         public double[] Values { get; set; } = [];
+
+        public Layout PendingLayout { get; set; } = Layout.Empty;
+
+        public double[] Pending { get; set; } = [];
+
+        public bool HasPending { get; set; }
     }
 }
