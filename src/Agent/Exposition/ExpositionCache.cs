@@ -81,7 +81,7 @@ public sealed class ExpositionCache : IDisposable
         await _gate.WaitAsync(cancel).ConfigureAwait(false);
         try
         {
-            // The version is read before the bridge copies the store out: a publish in between makes
+            // The version is read before the bridge copies the store out: a commit in between makes
             // the bytes newer than their version says, and the next scrape renders again. Never staler.
             var version = _store.Version;
             cached = _cache[i];

@@ -32,8 +32,15 @@ public static class DriverBranch
     /// <summary>The branch whose header moved them to 269-271: the choice where a driver answers both as counters.</summary>
     public const int ThrottleTimesMoved = 590;
 
-    /// <summary>The six ids to probe, in the order <see cref="ChooseClockEventIds"/> reads them.</summary>
-    public static readonly uint[] ClockEventProbe = [251, 252, 253, 269, 270, 271];
+    /// <summary>
+    /// The ids to probe, from the series table: first the ids the clock-event times had before they moved
+    /// (251-253), then the ids they moved to (269-271), in the same order.
+    /// </summary>
+    public static readonly uint[] ClockEventProbe =
+    [
+        .. GpuMetrics.PerGpu.Where(s => s.MovedFrom != 0).Select(s => s.MovedFrom),
+        .. GpuMetrics.PerGpu.Where(s => s.MovedFrom != 0).Select(s => s.FieldId),
+    ];
 
     /// <summary>The major version in <paramref name="driverVersion"/> (<c>580.95.05</c> gives 580); 0 when it has none.</summary>
     public static int Major(string driverVersion)
@@ -70,6 +77,7 @@ public static class DriverBranch
             return ClockEventIds.Unknown;
         }
 
+        var half = probe.Length / 2;
         var old = false;
         var moved = false;
         var definite = true;
@@ -78,8 +86,8 @@ public static class DriverBranch
             var f = probe[i];
             if (f.Result == NvmlReturn.Success && f.ValueType == NvmlValueType.UnsignedLongLong)
             {
-                old |= i < 3;
-                moved |= i >= 3;
+                old |= i < half;
+                moved |= i >= half;
             }
 
             definite &= f.Result is NvmlReturn.Success or NvmlReturn.NotSupported or NvmlReturn.InvalidArgument;

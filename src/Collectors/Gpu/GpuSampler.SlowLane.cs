@@ -98,13 +98,15 @@ internal sealed partial class GpuSampler
     private void ReadFields(GpuState g, INvmlDevice d, NvmlFieldValue[] buffer, int[] offsets, double[] v, bool retryUnsupported = true)
     {
         var table = M.PerGpu;
+        Span<int> asked = stackalloc int[offsets.Length];
         var n = 0;
-        for (var i = 0; i < offsets.Length; i++)
+        foreach (var off in offsets)
         {
-            var s = table[offsets[i]];
-            if (Asks(g, offsets[i], retryUnsupported))
+            if (Asks(g, off, retryUnsupported))
             {
-                buffer[n++] = new NvmlFieldValue(FieldIdOf(s), s.ScopeId);
+                var s = table[off];
+                buffer[n] = new NvmlFieldValue(FieldIdOf(s), s.ScopeId);
+                asked[n++] = off;
             }
         }
 
@@ -115,16 +117,10 @@ internal sealed partial class GpuSampler
 
         var rc = d.GetFieldValues(buffer.AsSpan(0, n));
         var b = g.Base;
-        var k = 0;
-        for (var i = 0; i < offsets.Length; i++)
+        for (var k = 0; k < n; k++)
         {
-            var off = offsets[i];
-            if (!Asks(g, off, retryUnsupported))
-            {
-                continue;
-            }
-
-            var f = buffer[k++];
+            var off = asked[k];
+            var f = buffer[k];
             var result = rc == NvmlReturn.Success ? f.Result : rc;
             if (!Ok(g, result, off, v))
             {
