@@ -11,7 +11,14 @@ namespace EfaAgent.Collectors.Efa;
 /// <param name="SysfsRoot">The sysfs mount (<c>/sys</c>, or a fixture tree).</param>
 /// <param name="SampleInterval">The fast-lane interval, used to size the peak windows.</param>
 /// <param name="BurstWindow">How far back the peak throughput looks.</param>
-public sealed record EfaCollectorOptions(string SysfsRoot, TimeSpan SampleInterval, TimeSpan BurstWindow);
+public sealed record EfaCollectorOptions(string SysfsRoot, TimeSpan SampleInterval, TimeSpan BurstWindow)
+{
+    /// <summary>
+    /// How long the tree must stay unchanged before it is walked only this often (the slow lane's
+    /// counters are still read on every discovery); zero walks it on every discovery.
+    /// </summary>
+    public TimeSpan SettledWalkInterval { get; init; } = EfaCollector.DefaultSettledWalkInterval;
+}
 
 /// <summary>
 /// Exports every hardware counter of every RDMA device under <c>&lt;sysfs&gt;/class/infiniband/</c>:
@@ -42,6 +49,7 @@ public sealed partial class EfaCollector : ICollector
 
     private readonly EfaCollectorOptions _options;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly UnavailableSeries _unavailable;
     private readonly FrameState _frame = new();
     private readonly byte[] _buffer = new byte[CounterFile.BufferSize];
@@ -58,9 +66,15 @@ public sealed partial class EfaCollector : ICollector
 
     /// <summary>Creates the collector; nothing is read until <see cref="Discover"/>.</summary>
     public EfaCollector(EfaCollectorOptions options, ILogger logger)
+        : this(options, logger, TimeProvider.System)
+    {
+    }
+
+    internal EfaCollector(EfaCollectorOptions options, ILogger logger, TimeProvider time)
     {
         _options = options;
         _logger = logger;
+        _time = time;
         _unavailable = new UnavailableSeries(CollectorName, logger);
     }
 
@@ -85,9 +99,27 @@ public sealed partial class EfaCollector : ICollector
     /// <summary>The device directories discovery holds open, to look up their files from them (for tests of descriptor hygiene).</summary>
     public int HeldDirectories => _listings.HeldCount;
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Walks the tree when <see cref="WalkDue"/> says so, re-opens the counters that failed, and reads
+    /// the slow lane.
+    /// </summary>
     public void Discover()
     {
+        if (WalkDue())
+        {
+            Walk();
+        }
+
+        NeedsDiscovery = false;
+        ReopenFailed();
+        NeedsDiscovery |= _slow.Read(Stopwatch.GetTimestamp(), _frame.Values, _buffer, _unavailable);
+        _frame.SyncUnavailable(_unavailable);
+    }
+
+    /// <summary>Finds the devices, and lays the lanes out again when anything about them changed.</summary>
+    private void Walk()
+    {
+        var now = _time.GetTimestamp();
         IReadOnlyList<RdmaDevice> devices;
         try
         {
@@ -99,11 +131,13 @@ public sealed partial class EfaCollector : ICollector
             // Unreadable is not empty: keep the devices and their open files until the tree can be
             // read again, say so in the frame, and fail the step so the loop logs and counts it.
             NeedsDiscovery = false;
+            _lastChange = now;
             _unavailable.Set("", "", "*", ListError, e.Message);
             _frame.SyncUnavailable(_unavailable);
             throw;
         }
 
+        _lastWalk = now;
         _unavailable.Clear("", "", "*");
         var instanceType = RdmaDiscovery.InstanceType(_options.SysfsRoot);
         var driverVersion = RdmaDiscovery.EfaDriverVersion(_options.SysfsRoot);
@@ -114,12 +148,8 @@ public sealed partial class EfaCollector : ICollector
             (_built, _instanceType, _driverVersion) = (true, instanceType, driverVersion);
             Devices = devices;
             DeviceCount = devices.Count;
+            _lastChange = now;
         }
-
-        NeedsDiscovery = false;
-        ReopenFailed();
-        NeedsDiscovery |= _slow.Read(Stopwatch.GetTimestamp(), _frame.Values, _buffer, _unavailable);
-        _frame.SyncUnavailable(_unavailable);
     }
 
     /// <inheritdoc />
