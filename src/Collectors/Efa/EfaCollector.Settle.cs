@@ -21,7 +21,7 @@ public sealed partial class EfaCollector
     /// <see cref="EfaCollectorOptions.SettledWalkInterval"/>, with every EFA device its instance type
     /// has (EFA devices can appear late at boot). A settled tree is walked once per that interval:
     /// on the p5 tree a walk re-checks 160 directories and 64 port attributes to find the same tree,
-    /// two thirds of a discovery's CPU (docs/performance.md). Devices added to a settled node (a hot-plugged card) are
+    /// two thirds of a discovery's CPU (docs/performance.md). A device added to a settled node is
     /// found within the interval; the slow lane's counters are read on every discovery all the same.
     /// </summary>
     private bool WalkDue()
