@@ -58,7 +58,6 @@ typedef union {
     unsigned short us;
 } value_t;
 
-
 typedef struct {
     unsigned int fieldId, scopeId;
     long long timestamp, latencyUsec;
